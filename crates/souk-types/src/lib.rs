@@ -1,0 +1,23 @@
+//! Souk's domain types and the rules that make them valid.
+//!
+//! Everything here is plain data and pure functions: no I/O, no async, no clock. Untrusted input
+//! (a manifest from the network, a key typed on the command line) becomes one of these types only
+//! through a validating constructor, so code holding a [`Manifest`] can rely on its invariants.
+
+mod content;
+mod ids;
+mod manifest;
+
+pub use content::{
+    ContentError, ContentIndex, FileEntry, content_limits, validate_relative_path,
+};
+
+pub use ids::{DatasetId, IdParseError, PublicKey};
+pub use manifest::{
+    Encryption, MEDIA_TYPE_FILES, validate_contributors, validate_parents,
+    Contributor, EncryptionScheme, LicenseOffer, Manifest, ManifestError, Parent, ShardSet,
+    UsageRights, limits,
+};
+
+/// Basis points in a whole: weights and shares are expressed out of this.
+pub const TOTAL_BPS: u32 = 10_000;
