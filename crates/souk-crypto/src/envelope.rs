@@ -63,11 +63,7 @@ pub fn seal(key: &NodeKey, kind: &'static str, body: Vec<u8>) -> Vec<u8> {
 
 /// Checks an encoded envelope of `kind` of at most `max_len` bytes and returns its body.
 /// The body is not decoded here: decode it only after this returns.
-pub fn open(
-    encoded: &[u8],
-    kind: &'static str,
-    max_len: usize,
-) -> Result<Verified, EnvelopeError> {
+pub fn open(encoded: &[u8], kind: &'static str, max_len: usize) -> Result<Verified, EnvelopeError> {
     if encoded.len() > max_len {
         return Err(EnvelopeError::TooLarge {
             len: encoded.len(),
@@ -128,7 +124,13 @@ mod tests {
     fn kind_and_size_are_enforced() {
         let key = NodeKey::from_seed([3; 32]);
         let sealed = seal(&key, "manifest", vec![0; 100]);
-        assert!(matches!(open(&sealed, "license", 1024), Err(EnvelopeError::WrongKind { .. })));
-        assert!(matches!(open(&sealed, "manifest", 50), Err(EnvelopeError::TooLarge { .. })));
+        assert!(matches!(
+            open(&sealed, "license", 1024),
+            Err(EnvelopeError::WrongKind { .. })
+        ));
+        assert!(matches!(
+            open(&sealed, "manifest", 50),
+            Err(EnvelopeError::TooLarge { .. })
+        ));
     }
 }

@@ -100,7 +100,10 @@ mod tests {
                 && bytes[i].eq_ignore_ascii_case(&damaged[i]);
             let whitespace = bytes[i] == b'\n';
             if !same_value && !whitespace {
-                assert!(NodeKey::from_key_file(&damaged).is_err(), "flip at {i} accepted");
+                assert!(
+                    NodeKey::from_key_file(&damaged).is_err(),
+                    "flip at {i} accepted"
+                );
             }
         }
         assert!(NodeKey::from_key_file(&bytes[..bytes.len() / 2]).is_err());

@@ -89,7 +89,11 @@ impl ShardCipher {
         let plaintext_hash = self.plaintext_hash(shard);
         let tag = self
             .aead
-            .encrypt_inout_detached(&nonce(index), &self.associated_data, shard.as_mut_slice().into())
+            .encrypt_inout_detached(
+                &nonce(index),
+                &self.associated_data,
+                shard.as_mut_slice().into(),
+            )
             .map_err(|_| ShardError::TooLarge(index))?;
         shard.extend_from_slice(tag.as_slice());
         Ok(plaintext_hash)
@@ -159,11 +163,20 @@ mod tests {
         assert_ne!(&shard[..14], b"some plaintext");
 
         let mut at_other_index = shard.clone();
-        assert_eq!(cipher.open(5, &mut at_other_index), Err(ShardError::Decrypt(5)));
+        assert_eq!(
+            cipher.open(5, &mut at_other_index),
+            Err(ShardError::Decrypt(5))
+        );
         let other = DatasetKey::from_bytes([2; 32]).cipher();
         let mut with_other_key = shard.clone();
-        assert_eq!(other.open(4, &mut with_other_key), Err(ShardError::Decrypt(4)));
-        assert_eq!(cipher.open(4, &mut vec![0; 15]), Err(ShardError::Truncated(4)));
+        assert_eq!(
+            other.open(4, &mut with_other_key),
+            Err(ShardError::Decrypt(4))
+        );
+        assert_eq!(
+            cipher.open(4, &mut vec![0; 15]),
+            Err(ShardError::Truncated(4))
+        );
 
         assert_eq!(cipher.open(4, &mut shard), Ok(hash));
         assert_eq!(shard, b"some plaintext");

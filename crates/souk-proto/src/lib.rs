@@ -6,7 +6,12 @@
 //! holds a domain value built from unchecked bytes.
 
 /// Generated protobuf messages of package `souk.v1`.
-#[allow(missing_docs, clippy::all, missing_debug_implementations, unused_qualifications)]
+#[allow(
+    missing_docs,
+    clippy::all,
+    missing_debug_implementations,
+    unused_qualifications
+)]
 pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/souk.v1.rs"));
 }

@@ -10,9 +10,7 @@ use crate::{DecodeError, bytes32, v1};
 pub fn encode_manifest(m: &Manifest) -> Vec<u8> {
     let encryption = v1::Encryption {
         scheme: match m.encryption.scheme {
-            EncryptionScheme::ChaCha20Poly1305V1 => {
-                v1::EncryptionScheme::Chacha20Poly1305V1 as i32
-            }
+            EncryptionScheme::ChaCha20Poly1305V1 => v1::EncryptionScheme::Chacha20Poly1305V1 as i32,
         },
         key_commitment: m.encryption.key_commitment.to_vec(),
         plaintext_commitment: m.encryption.plaintext_commitment.to_vec(),
@@ -251,14 +249,20 @@ mod tests {
     #[test]
     fn oversize_and_unknown_scheme_are_refused() {
         let big = vec![0u8; limits::MAX_MANIFEST_BYTES + 1];
-        assert!(matches!(decode_manifest(&big), Err(DecodeError::TooLarge { .. })));
+        assert!(matches!(
+            decode_manifest(&big),
+            Err(DecodeError::TooLarge { .. })
+        ));
         let mut wire = v1::Manifest::decode(encode_manifest(&sample()).as_slice()).expect("ok");
         if let Some(e) = wire.encryption.as_mut() {
             e.scheme = 99;
         }
         assert!(matches!(
             decode_manifest(&wire.encode_to_vec()),
-            Err(DecodeError::Field { field: "encryption.scheme", .. })
+            Err(DecodeError::Field {
+                field: "encryption.scheme",
+                ..
+            })
         ));
     }
 }

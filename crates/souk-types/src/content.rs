@@ -26,7 +26,9 @@ pub struct ContentIndex {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContentError {
-    #[error("path {0:?} is not a safe relative path (empty, absolute, or with '.', '..' or '\\' components)")]
+    #[error(
+        "path {0:?} is not a safe relative path (empty, absolute, or with '.', '..' or '\\' components)"
+    )]
     UnsafePath(String),
     #[error("path {0:?} appears twice")]
     DuplicatePath(String),
@@ -112,7 +114,17 @@ mod tests {
 
     #[test]
     fn escaping_paths_are_refused() {
-        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a\\..\\b", "c:x", "a/"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a\\..\\b",
+            "c:x",
+            "a/",
+        ] {
             assert!(validate_relative_path(bad).is_err(), "{bad:?} accepted");
         }
         for good in ["a", "a/b.txt", "dir/sub/..hidden", "名前/ファイル"] {
@@ -122,8 +134,14 @@ mod tests {
 
     #[test]
     fn duplicates_and_file_folder_clashes_are_refused() {
-        assert!(matches!(index(&["a", "a"]).validate(), Err(ContentError::DuplicatePath(_))));
-        assert!(matches!(index(&["a", "a/b"]).validate(), Err(ContentError::FileIsFolder(_))));
+        assert!(matches!(
+            index(&["a", "a"]).validate(),
+            Err(ContentError::DuplicatePath(_))
+        ));
+        assert!(matches!(
+            index(&["a", "a/b"]).validate(),
+            Err(ContentError::FileIsFolder(_))
+        ));
         assert_eq!(index(&["a/b", "a/c", "ab"]).validate(), Ok(()));
     }
 }

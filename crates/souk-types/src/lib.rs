@@ -8,15 +8,12 @@ mod content;
 mod ids;
 mod manifest;
 
-pub use content::{
-    ContentError, ContentIndex, FileEntry, content_limits, validate_relative_path,
-};
+pub use content::{ContentError, ContentIndex, FileEntry, content_limits, validate_relative_path};
 
 pub use ids::{DatasetId, IdParseError, PublicKey};
 pub use manifest::{
-    Encryption, MEDIA_TYPE_FILES, validate_contributors, validate_parents,
-    Contributor, EncryptionScheme, LicenseOffer, Manifest, ManifestError, Parent, ShardSet,
-    UsageRights, limits,
+    Contributor, Encryption, EncryptionScheme, LicenseOffer, MEDIA_TYPE_FILES, Manifest,
+    ManifestError, Parent, ShardSet, UsageRights, limits, validate_contributors, validate_parents,
 };
 
 /// Basis points in a whole: weights and shares are expressed out of this.

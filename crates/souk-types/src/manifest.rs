@@ -56,7 +56,9 @@ impl std::str::FromStr for UsageRights {
             "research" => Ok(Self::Research),
             "training" => Ok(Self::Training),
             "commercial" => Ok(Self::Commercial),
-            other => Err(ManifestError::UnknownRights(other.chars().take(40).collect())),
+            other => Err(ManifestError::UnknownRights(
+                other.chars().take(40).collect(),
+            )),
         }
     }
 }
@@ -165,7 +167,9 @@ pub enum ManifestError {
     SharesExceedWhole(u64),
     #[error("shard size {0} is outside the allowed range 4096..=67108864 bytes")]
     ShardSize(u64),
-    #[error("the manifest declares {declared} shards but {size} bytes in {shard_size}-byte shards make {expected}")]
+    #[error(
+        "the manifest declares {declared} shards but {size} bytes in {shard_size}-byte shards make {expected}"
+    )]
     ShardCount {
         declared: u64,
         expected: u64,
@@ -407,16 +411,35 @@ mod tests {
 
     #[test]
     fn each_broken_rule_is_reported() {
-        let cases: Vec<(fn(&mut Manifest), fn(&ManifestError) -> bool)> = vec![
-            (|m| m.name = " ".into(), |e| matches!(e, ManifestError::EmptyName)),
-            (|m| m.name = "a\u{7}".into(), |e| matches!(e, ManifestError::ControlCharacter { .. })),
-            (|m| m.contributors[0].weight_bps = 9_999, |e| matches!(e, ManifestError::WeightsDoNotSum(9_999))),
-            (|m| m.contributors.clear(), |e| matches!(e, ManifestError::NoContributors)),
+        type Case = (fn(&mut Manifest), fn(&ManifestError) -> bool);
+        let cases: Vec<Case> = vec![
+            (
+                |m| m.name = " ".into(),
+                |e| matches!(e, ManifestError::EmptyName),
+            ),
+            (
+                |m| m.name = "a\u{7}".into(),
+                |e| matches!(e, ManifestError::ControlCharacter { .. }),
+            ),
+            (
+                |m| m.contributors[0].weight_bps = 9_999,
+                |e| matches!(e, ManifestError::WeightsDoNotSum(9_999)),
+            ),
+            (
+                |m| m.contributors.clear(),
+                |e| matches!(e, ManifestError::NoContributors),
+            ),
             (
                 |m| {
                     m.contributors = vec![
-                        Contributor { key: key(7), weight_bps: 5_000 },
-                        Contributor { key: key(7), weight_bps: 5_000 },
+                        Contributor {
+                            key: key(7),
+                            weight_bps: 5_000,
+                        },
+                        Contributor {
+                            key: key(7),
+                            weight_bps: 5_000,
+                        },
                     ]
                 },
                 |e| matches!(e, ManifestError::DuplicateContributor(_)),
@@ -424,17 +447,38 @@ mod tests {
             (
                 |m| {
                     m.parents = vec![
-                        Parent { dataset: DatasetId::from_bytes([1; 32]), share_bps: 6_000 },
-                        Parent { dataset: DatasetId::from_bytes([2; 32]), share_bps: 6_000 },
+                        Parent {
+                            dataset: DatasetId::from_bytes([1; 32]),
+                            share_bps: 6_000,
+                        },
+                        Parent {
+                            dataset: DatasetId::from_bytes([2; 32]),
+                            share_bps: 6_000,
+                        },
                     ]
                 },
                 |e| matches!(e, ManifestError::SharesExceedWhole(12_000)),
             ),
-            (|m| m.shards.shard_count = 4, |e| matches!(e, ManifestError::ShardCount { .. })),
-            (|m| m.shards.hashes.pop().map(drop).unwrap_or(()), |e| matches!(e, ManifestError::InlineShardList { .. })),
-            (|m| m.shards.shard_size = 1, |e| matches!(e, ManifestError::ShardSize(1))),
-            (|m| m.offers[0].currency = "$".into(), |e| matches!(e, ManifestError::Currency(_))),
-            (|m| m.tags = vec!["t".into(); 33], |e| matches!(e, ManifestError::TooLong { .. })),
+            (
+                |m| m.shards.shard_count = 4,
+                |e| matches!(e, ManifestError::ShardCount { .. }),
+            ),
+            (
+                |m| m.shards.hashes.pop().map(drop).unwrap_or(()),
+                |e| matches!(e, ManifestError::InlineShardList { .. }),
+            ),
+            (
+                |m| m.shards.shard_size = 1,
+                |e| matches!(e, ManifestError::ShardSize(1)),
+            ),
+            (
+                |m| m.offers[0].currency = "$".into(),
+                |e| matches!(e, ManifestError::Currency(_)),
+            ),
+            (
+                |m| m.tags = vec!["t".into(); 33],
+                |e| matches!(e, ManifestError::TooLong { .. }),
+            ),
         ];
         for (i, (break_it, expect)) in cases.into_iter().enumerate() {
             let mut m = sample();

@@ -1,0 +1,138 @@
+//! `souk`: the command-line face of a Souk node.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod commands;
+mod demo;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Souk: a peer-to-peer data market where every contribution leaves a verifiable trail.
+#[derive(Debug, Parser)]
+#[command(name = "souk", version, about, long_about = None)]
+pub struct Cli {
+    /// The node's data directory [default: $SOUK_HOME, else the platform data dir]/souk.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create this node's identity (ed25519 key) and a default config.toml.
+    Init {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print this node's peer id.
+    Id {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Encrypt files and folders into a signed dataset held by this node.
+    Publish(commands::PublishArgs),
+    /// List the catalog, or search it (full text over name, description and tags).
+    Datasets {
+        /// Words to search for; every word must match (as a prefix).
+        query: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a dataset's manifest: fields, contributors, parents, offers, shards.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export or import signed manifests.
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
+    /// Decrypt a dataset this node holds the key of into a folder.
+    Extract {
+        id: String,
+        /// Folder to create (it must not exist, or be empty).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run Souk's main flow end to end on temporary nodes, telling the story as it goes.
+    Demo {
+        /// Keep the demo's data directories in this folder instead of a temporary one.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ManifestCommand {
+    /// Write a dataset's signed manifest envelope (protobuf) to a file.
+    Export {
+        id: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Verify a signed manifest file and add it to the catalog.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let data_dir = || souk_node::data_dir::resolve(cli.data_dir.clone());
+    match cli.command {
+        Command::Init { json } => commands::init(&data_dir()?, json),
+        Command::Id { json } => commands::id(&data_dir()?, json),
+        Command::Publish(args) => commands::publish(&data_dir()?, args).await,
+        Command::Datasets { query, json } => {
+            commands::datasets(&data_dir()?, query.as_deref(), json).await
+        }
+        Command::Show { id, json } => commands::show(&data_dir()?, &id, json).await,
+        Command::Manifest(ManifestCommand::Export { id, out }) => {
+            commands::export(&data_dir()?, &id, &out).await
+        }
+        Command::Manifest(ManifestCommand::Import { file, json }) => {
+            commands::import(&data_dir()?, &file, json).await
+        }
+        Command::Extract { id, out, json } => {
+            commands::extract(&data_dir()?, &id, &out, json).await
+        }
+        Command::Demo { keep } => demo::run(keep).await,
+    }
+}

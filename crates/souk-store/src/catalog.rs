@@ -1,0 +1,307 @@
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use souk_crypto::{DatasetKey, ManifestEnvelopeError, SignedManifest};
+use souk_types::{DatasetId, PublicKey};
+
+use crate::migrations::MIGRATIONS;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("catalog database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "the catalog was written by a newer Souk (schema {found}, this build knows {known}); upgrade Souk"
+    )]
+    NewerSchema { found: i64, known: usize },
+    #[error("a stored manifest no longer verifies ({0}); the catalog is damaged")]
+    Damaged(ManifestEnvelopeError),
+    #[error("value {0} does not fit the catalog's 63-bit integers")]
+    Overflow(u64),
+}
+
+/// The seller's private pricing for one of its datasets; never published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SellerPolicy {
+    pub list_price: u64,
+    pub floor_price: u64,
+}
+
+/// What is added to the catalog in one transaction.
+#[derive(Debug)]
+pub struct NewDataset<'a> {
+    pub manifest: &'a SignedManifest,
+    pub key: Option<&'a DatasetKey>,
+    pub policy: Option<SellerPolicy>,
+    pub added_at_ms: u64,
+}
+
+/// A catalog entry with everything this node knows about it.
+#[derive(Debug, Clone)]
+pub struct StoredDataset {
+    pub signed: SignedManifest,
+    pub has_key: bool,
+    pub policy: Option<SellerPolicy>,
+    pub added_at_ms: u64,
+}
+
+/// One line of a listing or search result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetSummary {
+    pub id: DatasetId,
+    pub name: String,
+    pub tags: Vec<String>,
+    pub publisher: PublicKey,
+    pub created_at_ms: u64,
+    pub shard_count: u64,
+    pub plaintext_size: u64,
+    pub has_key: bool,
+}
+
+/// The node's SQLite catalog.
+#[derive(Debug)]
+pub struct Catalog {
+    conn: Connection,
+}
+
+fn to_sql_int(value: u64) -> Result<i64, CatalogError> {
+    i64::try_from(value).map_err(|_| CatalogError::Overflow(value))
+}
+
+fn from_sql_int(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn id_from_row(bytes: Vec<u8>) -> rusqlite::Result<DatasetId> {
+    DatasetId::from_slice(&bytes).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+    })
+}
+
+/// Turns what a user typed into an FTS5 query that cannot be a syntax error: every word becomes
+/// a quoted prefix term, and all must match.
+fn fts_query(input: &str) -> Option<String> {
+    let terms: Vec<String> = input
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| format!("\"{w}\"*"))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" AND "))
+}
+
+impl Catalog {
+    /// Opens (creating if needed) the catalog at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, CatalogError> {
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    /// An in-memory catalog, for simulations and tests.
+    pub fn open_in_memory() -> Result<Self, CatalogError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self, CatalogError> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        let applied = usize::try_from(version).unwrap_or(usize::MAX);
+        if applied > MIGRATIONS.len() {
+            return Err(CatalogError::NewerSchema {
+                found: version,
+                known: MIGRATIONS.len(),
+            });
+        }
+        for (i, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(migration)?;
+            tx.pragma_update(
+                None,
+                "user_version",
+                i64::try_from(i + 1).unwrap_or(i64::MAX),
+            )?;
+            tx.commit()?;
+            tracing::debug!(version = i + 1, "catalog migrated");
+        }
+        Ok(Self { conn })
+    }
+
+    /// Adds a verified manifest (with its key and policy when this node has them) atomically.
+    /// Returns false if the dataset was already there; a key or policy given then is still
+    /// recorded.
+    pub fn insert(&mut self, new: NewDataset<'_>) -> Result<bool, CatalogError> {
+        let signed = new.manifest;
+        let m = &signed.manifest;
+        let id = signed.id.as_bytes().as_slice();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO datasets
+             (id, envelope, name, description, tags, publisher, created_at_ms, shard_count,
+              plaintext_size, added_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                id,
+                signed.envelope,
+                m.name,
+                m.description,
+                m.tags.join("\n"),
+                m.publisher.as_bytes().as_slice(),
+                to_sql_int(m.created_at_ms)?,
+                to_sql_int(m.shards.shard_count)?,
+                to_sql_int(m.shards.plaintext_size)?,
+                to_sql_int(new.added_at_ms)?,
+            ],
+        )? == 1;
+        if let Some(key) = new.key {
+            tx.execute(
+                "INSERT OR REPLACE INTO dataset_keys (dataset_id, key) VALUES (?1, ?2)",
+                params![id, key.as_bytes().as_slice()],
+            )?;
+        }
+        if let Some(policy) = new.policy {
+            tx.execute(
+                "INSERT OR REPLACE INTO seller_policies (dataset_id, list_price, floor_price)
+                 VALUES (?1, ?2, ?3)",
+                params![
+                    id,
+                    to_sql_int(policy.list_price)?,
+                    to_sql_int(policy.floor_price)?
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(inserted)
+    }
+
+    pub fn contains(&self, id: &DatasetId) -> Result<bool, CatalogError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM datasets WHERE id = ?1",
+                [id.as_bytes().as_slice()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// The full entry for `id`, its manifest verified again on the way out.
+    pub fn get(&self, id: &DatasetId) -> Result<Option<StoredDataset>, CatalogError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT d.envelope, k.key IS NOT NULL, p.list_price, p.floor_price, d.added_at_ms
+                 FROM datasets d
+                 LEFT JOIN dataset_keys k ON k.dataset_id = d.id
+                 LEFT JOIN seller_policies p ON p.dataset_id = d.id
+                 WHERE d.id = ?1",
+                [id.as_bytes().as_slice()],
+                |row| {
+                    Ok((
+                        row.get::<_, Vec<u8>>(0)?,
+                        row.get::<_, bool>(1)?,
+                        row.get::<_, Option<i64>>(2)?,
+                        row.get::<_, Option<i64>>(3)?,
+                        row.get::<_, i64>(4)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((envelope, has_key, list, floor, added)) = row else {
+            return Ok(None);
+        };
+        let signed = SignedManifest::open(&envelope).map_err(CatalogError::Damaged)?;
+        let policy = list.zip(floor).map(|(l, f)| SellerPolicy {
+            list_price: from_sql_int(l),
+            floor_price: from_sql_int(f),
+        });
+        Ok(Some(StoredDataset {
+            signed,
+            has_key,
+            policy,
+            added_at_ms: from_sql_int(added),
+        }))
+    }
+
+    pub fn dataset_key(&self, id: &DatasetId) -> Result<Option<DatasetKey>, CatalogError> {
+        let key: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT key FROM dataset_keys WHERE dataset_id = ?1",
+                [id.as_bytes().as_slice()],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(key
+            .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
+            .map(DatasetKey::from_bytes))
+    }
+
+    /// Lists datasets, newest first; with a query, only those whose name, description or tags
+    /// match every word of it (as a prefix), best match first.
+    pub fn list(
+        &self,
+        query: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DatasetSummary>, CatalogError> {
+        const COLUMNS: &str = "d.id, d.name, d.tags, d.publisher, d.created_at_ms, d.shard_count,
+             d.plaintext_size, EXISTS(SELECT 1 FROM dataset_keys k WHERE k.dataset_id = d.id)";
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let map_row = |row: &rusqlite::Row<'_>| {
+            let publisher: Vec<u8> = row.get(3)?;
+            let tags: String = row.get(2)?;
+            Ok(DatasetSummary {
+                id: id_from_row(row.get(0)?)?,
+                name: row.get(1)?,
+                tags: tags
+                    .split('\n')
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                publisher: PublicKey::from_slice(&publisher).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        3,
+                        rusqlite::types::Type::Blob,
+                        Box::new(e),
+                    )
+                })?,
+                created_at_ms: from_sql_int(row.get(4)?),
+                shard_count: from_sql_int(row.get(5)?),
+                plaintext_size: from_sql_int(row.get(6)?),
+                has_key: row.get(7)?,
+            })
+        };
+        let rows = match query.and_then(fts_query) {
+            Some(fts) => {
+                let mut stmt = self.conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM datasets_fts f JOIN datasets d ON d.rowid = f.rowid
+                     WHERE datasets_fts MATCH ?1 ORDER BY f.rank LIMIT ?2"
+                ))?;
+                stmt.query_map(params![fts, limit], map_row)?
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            None => {
+                let mut stmt = self.conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM datasets d ORDER BY d.created_at_ms DESC, d.id LIMIT ?1"
+                ))?;
+                stmt.query_map(params![limit], map_row)?
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+        };
+        Ok(rows)
+    }
+
+    /// Ids of every dataset in the catalog.
+    pub fn ids(&self) -> Result<Vec<DatasetId>, CatalogError> {
+        let mut stmt = self.conn.prepare_cached("SELECT id FROM datasets")?;
+        let ids = stmt
+            .query_map([], |row| id_from_row(row.get(0)?))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ids)
+    }
+}

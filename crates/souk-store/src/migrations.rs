@@ -1,0 +1,42 @@
+//! Schema migrations, applied in order inside one transaction each; `PRAGMA user_version` records
+//! how many have run.
+
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: catalog of signed manifests, full-text index, keys and seller policy.
+    r#"
+    CREATE TABLE datasets (
+        id BLOB PRIMARY KEY CHECK (length(id) = 32),
+        envelope BLOB NOT NULL,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        publisher BLOB NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        shard_count INTEGER NOT NULL,
+        plaintext_size INTEGER NOT NULL,
+        added_at_ms INTEGER NOT NULL
+    );
+    CREATE VIRTUAL TABLE datasets_fts USING fts5(
+        name, description, tags,
+        content = 'datasets', content_rowid = 'rowid',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER datasets_fts_insert AFTER INSERT ON datasets BEGIN
+        INSERT INTO datasets_fts(rowid, name, description, tags)
+        VALUES (new.rowid, new.name, new.description, new.tags);
+    END;
+    CREATE TRIGGER datasets_fts_delete AFTER DELETE ON datasets BEGIN
+        INSERT INTO datasets_fts(datasets_fts, rowid, name, description, tags)
+        VALUES ('delete', old.rowid, old.name, old.description, old.tags);
+    END;
+    CREATE TABLE dataset_keys (
+        dataset_id BLOB PRIMARY KEY REFERENCES datasets(id) ON DELETE CASCADE,
+        key BLOB NOT NULL CHECK (length(key) = 32)
+    );
+    CREATE TABLE seller_policies (
+        dataset_id BLOB PRIMARY KEY REFERENCES datasets(id) ON DELETE CASCADE,
+        list_price INTEGER NOT NULL,
+        floor_price INTEGER NOT NULL
+    );
+    "#,
+];
