@@ -5,6 +5,7 @@
 //! `souk-bench publish --json`:
 //! - raw limit: ChaCha20-Poly1305 sealing plus one BLAKE3 hash of 1 MiB chunks, on one thread
 //!   pinned to one core, and on one thread per core;
+//! - store ceiling: importing 1 MiB blobs into a fresh iroh-blobs store, pinned to one core;
 //! - publish: the real pipeline (`souk_node::Node::publish`) from input files into a fresh
 //!   iroh-blobs store and catalog, pinned to one core, and on all cores;
 //! - peak RSS of each publish phase.
@@ -19,6 +20,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 
 #[derive(Debug, Parser)]
@@ -58,6 +60,7 @@ enum Bench {
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum PhaseKind {
     Raw,
+    Import,
     Publish,
 }
 
@@ -85,6 +88,7 @@ fn main() -> anyhow::Result<()> {
             }
             let result = match kind {
                 PhaseKind::Raw => raw_phase(threads, &input)?,
+                PhaseKind::Import => import_phase(threads, &input, &work)?,
                 PhaseKind::Publish => publish_phase(threads, &input, &work)?,
             };
             println!("{result}");
@@ -167,6 +171,39 @@ fn raw_phase(threads: usize, input: &Path) -> anyhow::Result<Value> {
     });
     let secs = started.elapsed().as_secs_f64();
     Ok(json!({ "bytes": chunks * CHUNK as u64 * threads as u64, "secs": secs }))
+}
+
+/// Imports `size` bytes of 1 MiB blobs into a fresh iroh-blobs store, `threads` at a time: the
+/// store's own ceiling, with no encryption.
+fn import_phase(threads: usize, input: &Path, work: &Path) -> anyhow::Result<Value> {
+    let size = input_size(input)?;
+    let chunks = size / CHUNK as u64;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let dir = work.join(format!("import-{threads}"));
+        let store = souk_store::blobs::open(&dir, std::time::Duration::from_secs(3600)).await?;
+        let batch = store.blobs().batch().await?;
+        let started = Instant::now();
+        let pins: Vec<_> = futures::stream::iter(0..chunks)
+            .map(|i| {
+                let mut chunk = vec![0u8; CHUNK];
+                chunk[..8].copy_from_slice(&i.to_le_bytes());
+                let batch = &batch;
+                async move { batch.add_bytes(chunk).temp_tag().await }
+            })
+            .buffered(threads.max(1) * 2)
+            .try_collect()
+            .await?;
+        let secs = started.elapsed().as_secs_f64();
+        drop(pins);
+        drop(batch);
+        store.shutdown().await?;
+        std::fs::remove_dir_all(&dir)?;
+        Ok(json!({ "bytes": chunks * CHUNK as u64, "secs": secs }))
+    })
 }
 
 /// The real publish of `input` into a fresh node in `work` with `threads` shard workers.
@@ -253,6 +290,7 @@ fn publish_bench(size_mib: u64, quiet: bool) -> anyhow::Result<()> {
     }
     let raw_1 = run_phase("raw", 1, true, &input, work)?;
     let raw_n = run_phase("raw", cores, false, &input, work)?;
+    let import_1 = run_phase("import", 1, true, &input, work)?;
     let pub_1 = run_phase("publish", 1, true, &input, work)?;
     let pub_n = run_phase("publish", cores, false, &input, work)?;
     let (r1, rn, p1, pn) = (
@@ -261,6 +299,10 @@ fn publish_bench(size_mib: u64, quiet: bool) -> anyhow::Result<()> {
         mib_per_sec(&pub_1),
         mib_per_sec(&pub_n),
     );
+    // Sealing and the store's import both touch every byte on the same core: together they bound
+    // what a one-core publish can reach.
+    let i1 = mib_per_sec(&import_1);
+    let serial = 1.0 / (1.0 / r1 + 1.0 / i1);
     let mib = |v: &Value| round2(v["peak_rss"].as_f64().unwrap_or(0.0) / (1024.0 * 1024.0));
     println!(
         "{}",
@@ -270,6 +312,9 @@ fn publish_bench(size_mib: u64, quiet: bool) -> anyhow::Result<()> {
             "cores": cores,
             "raw_encrypt_hash_1core_mib_s": round2(r1),
             "raw_encrypt_hash_allcores_mib_s": round2(rn),
+            "store_import_1core_mib_s": round2(i1),
+            "raw_then_import_1core_mib_s": round2(serial),
+            "publish_vs_raw_then_import_1core": round2(p1 / serial),
             "publish_1core_mib_s": round2(p1),
             "publish_allcores_mib_s": round2(pn),
             "publish_vs_raw_1core": round2(p1 / r1),

@@ -47,7 +47,7 @@ pub struct PublishArgs {
 }
 
 fn print_json(value: &Value) {
-    println!("{value}");
+    out!("{value}");
 }
 
 fn parse_id(id: &str) -> anyhow::Result<DatasetId> {
@@ -60,8 +60,8 @@ pub fn init(dir: &Path, json: bool) -> anyhow::Result<()> {
     if json {
         print_json(&json!({ "peer_id": peer_id, "data_dir": dir }));
     } else {
-        println!("initialised a Souk node in {}", dir.display());
-        println!("peer id: {peer_id}");
+        out!("initialised a Souk node in {}", dir.display());
+        out!("peer id: {peer_id}");
     }
     Ok(())
 }
@@ -74,7 +74,7 @@ pub fn id(dir: &Path, json: bool) -> anyhow::Result<()> {
             "public_key": key.public().to_hex(),
         }));
     } else {
-        println!("{}", key.public().to_peer_id());
+        out!("{}", key.public().to_peer_id());
     }
     Ok(())
 }
@@ -109,10 +109,14 @@ pub async fn publish(dir: &Path, args: PublishArgs) -> anyhow::Result<()> {
     if args.json {
         print_json(&publish_json(&report));
     } else {
-        println!("{}", report.id);
-        println!(
+        out!("{}", report.id);
+        out!(
             "published {:?}: {} files, {} bytes in {} shards of {} bytes",
-            report.name, report.files, report.data_size, report.shard_count, report.shard_size
+            report.name,
+            report.files,
+            report.data_size,
+            report.shard_count,
+            report.shard_size
         );
     }
     Ok(())
@@ -155,18 +159,21 @@ pub async fn datasets(dir: &Path, query: Option<&str>, json: bool) -> anyhow::Re
         return Ok(());
     }
     if list.is_empty() {
-        println!(
+        out!(
             "no datasets{}",
             if query.is_some() { " match" } else { " yet" }
         );
         return Ok(());
     }
-    println!(
+    out!(
         "{:<64}  {:>12}  {:>6}  {:<3}  NAME",
-        "ID", "SIZE", "SHARDS", "KEY"
+        "ID",
+        "SIZE",
+        "SHARDS",
+        "KEY"
     );
     for d in &list {
-        println!(
+        out!(
             "{:<64}  {:>12}  {:>6}  {:<3}  {}",
             d.id,
             d.plaintext_size,
@@ -235,38 +242,40 @@ pub async fn show(dir: &Path, id: &str, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let m = &stored.signed.manifest;
-    println!("id:           {}", stored.signed.id);
-    println!("name:         {}", m.name);
+    out!("id:           {}", stored.signed.id);
+    out!("name:         {}", m.name);
     if !m.description.is_empty() {
-        println!("description:  {}", m.description);
+        out!("description:  {}", m.description);
     }
     if !m.tags.is_empty() {
-        println!("tags:         {}", m.tags.join(", "));
+        out!("tags:         {}", m.tags.join(", "));
     }
-    println!("publisher:    {}", m.publisher);
-    println!(
+    out!("publisher:    {}", m.publisher);
+    out!(
         "size:         {} bytes in {} shards of {} bytes",
-        m.shards.plaintext_size, m.shards.shard_count, m.shards.shard_size
+        m.shards.plaintext_size,
+        m.shards.shard_count,
+        m.shards.shard_size
     );
-    println!(
+    out!(
         "key held:     {}",
         if stored.has_key { "yes" } else { "no" }
     );
-    println!("contributors:");
+    out!("contributors:");
     for c in &m.contributors {
-        println!("  {}  {:>5} bps", c.key, c.weight_bps);
+        out!("  {}  {:>5} bps", c.key, c.weight_bps);
     }
     if !m.parents.is_empty() {
-        println!("parents:");
+        out!("parents:");
         for p in &m.parents {
-            println!("  {}  {:>5} bps", p.dataset, p.share_bps);
+            out!("  {}  {:>5} bps", p.dataset, p.share_bps);
         }
     }
     if m.offers.is_empty() {
-        println!("offers:       none (not for sale)");
+        out!("offers:       none (not for sale)");
     }
     for o in &m.offers {
-        println!(
+        out!(
             "offer:        {} {} for {} use, {} days",
             o.price,
             o.currency,
@@ -287,7 +296,7 @@ pub async fn export(dir: &Path, id: &str, out: &Path) -> anyhow::Result<()> {
     std::fs::write(&tmp, &envelope)
         .and_then(|()| std::fs::rename(&tmp, out))
         .with_context(|| format!("writing {}", out.display()))?;
-    println!("wrote the signed manifest of {id} to {}", out.display());
+    out!("wrote the signed manifest of {id} to {}", out.display());
     Ok(())
 }
 
@@ -311,9 +320,9 @@ pub async fn import(dir: &Path, file: &Path, json: bool) -> anyhow::Result<()> {
     if json {
         print_json(&json!({ "id": id.to_hex(), "added": added }));
     } else if added {
-        println!("imported {id}");
+        out!("imported {id}");
     } else {
-        println!("{id} was already in the catalog");
+        out!("{id} was already in the catalog");
     }
     Ok(())
 }
@@ -337,7 +346,7 @@ pub async fn extract(dir: &Path, id: &str, out: &Path, json: bool) -> anyhow::Re
             "bytes": stats.bytes,
         }));
     } else {
-        println!(
+        out!(
             "extracted {} files ({} bytes) to {}; they match the dataset's plaintext commitment",
             stats.files,
             stats.bytes,

@@ -81,16 +81,16 @@ fn leaks_plaintext(dir: &Path, sample: &BTreeMap<PathBuf, Vec<u8>>) -> anyhow::R
 }
 
 fn step(text: &str) {
-    println!("  - {text}");
+    out!("  - {text}");
 }
 
 pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
     let temp = tempfile::tempdir()?;
     let base = keep.unwrap_or_else(|| temp.path().to_owned());
     std::fs::create_dir_all(&base)?;
-    println!("Souk demo in {}", base.display());
+    out!("Souk demo in {}", base.display());
 
-    println!("1. Three people start nodes: Alice publishes, Bob contributes, Carol browses.");
+    out!("1. Three people start nodes: Alice publishes, Bob contributes, Carol browses.");
     let dirs = ["alice", "bob", "carol"].map(|n| base.join(n));
     let mut keys = Vec::new();
     for dir in &dirs {
@@ -105,7 +105,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
         keys.push(created.key.public());
     }
 
-    println!("2. Alice publishes a weather dataset that she and Bob built (60% / 40%).");
+    out!("2. Alice publishes a weather dataset that she and Bob built (60% / 40%).");
     let source = base.join("source");
     let sample = write_sample(&source)?;
     let mut alice = Node::open(&dirs[0]).await?;
@@ -127,7 +127,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
         weather.id, weather.files, weather.data_size, weather.shard_count
     ));
 
-    println!("3. She derives a cleaned subset from it; 30% of its revenue flows to the parent.");
+    out!("3. She derives a cleaned subset from it; 30% of its revenue flows to the parent.");
     let cleaned_dir = source.join("weather-cleaned");
     std::fs::create_dir_all(&cleaned_dir)?;
     let oslo = &sample[&PathBuf::from("weather/stations/oslo.csv")];
@@ -147,7 +147,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
         derived.id, weather.id
     ));
 
-    println!("4. Alice's catalog finds both by full-text search.");
+    out!("4. Alice's catalog finds both by full-text search.");
     let found = alice.datasets(Some("weath"))?;
     ensure!(
         found.len() == 2,
@@ -156,7 +156,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
     );
     step(&format!("\"weath\" matches {} datasets", found.len()));
 
-    println!("5. Carol imports the signed manifests; she can read them, not the data.");
+    out!("5. Carol imports the signed manifests; she can read them, not the data.");
     let mut carol = Node::open(&dirs[2]).await?;
     let (id, _) = carol.import_manifest(&alice.export_manifest(&weather.id)?)?;
     ensure!(id == weather.id, "imported manifest has another id");
@@ -176,7 +176,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
         Err(e) => bail!("Carol's extract failed in an unexpected way: {e}"),
     }
 
-    println!("6. Alice extracts her dataset and it is exactly what went in.");
+    out!("6. Alice extracts her dataset and it is exactly what went in.");
     let out = base.join("alice-out");
     let stats = alice.extract(&weather.id, &out, &|_| {}).await?;
     let extracted = read_tree(&out)?;
@@ -197,6 +197,6 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
 
     alice.shutdown().await;
     carol.shutdown().await;
-    println!("Demo complete: every step checked out.");
+    out!("Demo complete: every step checked out.");
     Ok(())
 }

@@ -1,6 +1,14 @@
 //! `souk`: the command-line face of a Souk node.
 
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::print_stderr)]
+
+/// Prints a line to stdout. When the reader has gone (`souk datasets | head`), the command ends
+/// quietly instead of failing.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::print_line(format_args!($($arg)*))
+    };
+}
 
 mod commands;
 mod demo;
@@ -84,6 +92,18 @@ enum ManifestCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+pub(crate) fn print_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
 }
 
 fn main() -> ExitCode {

@@ -158,9 +158,8 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn peer_id_of_known_key_matches_libp2p() {
-        // The libp2p peer id of the ed25519 public key with all bytes zero... is not a curve point,
-        // so use the key from RFC 8032 test 1 and the peer id libp2p computes for it.
+    fn peer_id_has_the_libp2p_ed25519_form() {
+        // RFC 8032 test 1's public key; ed25519 peer ids are identity multihashes, "12D3KooW...".
         let key = PublicKey::from_bytes(
             <[u8; 32]>::try_from(
                 hex::decode("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
