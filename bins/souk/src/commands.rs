@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use serde_json::{Value, json};
-use souk_node::{DatasetSpec, Node, PublishReport};
-use souk_store::{DatasetSummary, StoredDataset};
+use serde::Serialize;
+use souk_node::views::DatasetView;
+use souk_node::{Backend, DatasetSpec};
 use souk_types::DatasetId;
 
 use crate::progress::bytes_bar;
@@ -46,8 +46,9 @@ pub struct PublishArgs {
     json: bool,
 }
 
-fn print_json(value: &Value) {
-    out!("{value}");
+fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    out!("{}", serde_json::to_string(value)?);
+    Ok(())
 }
 
 fn parse_id(id: &str) -> anyhow::Result<DatasetId> {
@@ -58,7 +59,7 @@ pub fn init(dir: &Path, json: bool) -> anyhow::Result<()> {
     let created = souk_node::data_dir::init(dir)?;
     let peer_id = created.key.public().to_peer_id();
     if json {
-        print_json(&json!({ "peer_id": peer_id, "data_dir": dir }));
+        print_json(&serde_json::json!({ "peer_id": peer_id, "data_dir": dir }))?;
     } else {
         out!("initialised a Souk node in {}", dir.display());
         out!("peer id: {peer_id}");
@@ -66,15 +67,43 @@ pub fn init(dir: &Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn id(dir: &Path, json: bool) -> anyhow::Result<()> {
-    let key = souk_node::data_dir::load_key(dir)?;
+/// Runs `op` on the node (through its API if it runs), always closing it.
+async fn with_backend<T>(
+    dir: &Path,
+    op: impl AsyncFnOnce(&mut Backend) -> Result<T, souk_node::NodeError>,
+) -> anyhow::Result<T> {
+    let mut backend = Backend::open(dir).await?;
+    let result = op(&mut backend).await;
+    backend.close().await;
+    Ok(result?)
+}
+
+pub async fn id(dir: &Path, json: bool) -> anyhow::Result<()> {
+    let view = with_backend(dir, async |b| b.id().await).await?;
     if json {
-        print_json(&json!({
-            "peer_id": key.public().to_peer_id(),
-            "public_key": key.public().to_hex(),
-        }));
-    } else {
-        out!("{}", key.public().to_peer_id());
+        return print_json(&view);
+    }
+    out!("{}", view.peer_id);
+    for addr in view.listen_addrs.iter().flatten() {
+        out!("{addr}");
+    }
+    Ok(())
+}
+
+pub async fn peers(dir: &Path, json: bool) -> anyhow::Result<()> {
+    let peers = with_backend(dir, async |b| b.peers().await).await?;
+    if json {
+        return print_json(&peers);
+    }
+    if peers.is_empty() {
+        out!("no peers connected");
+    }
+    for p in &peers {
+        let score = p
+            .gossip_score
+            .map(|s| format!("{s:.1}"))
+            .unwrap_or_else(|| "-".into());
+        out!("{}  score {score}  {}", p.peer_id, p.addrs.join(" "));
     }
     Ok(())
 }
@@ -95,68 +124,35 @@ pub async fn publish(dir: &Path, args: PublishArgs) -> anyhow::Result<()> {
         Some(file) => DatasetSpec::load(file)?.overlay(flags),
         None => flags,
     };
-    let mut node = Node::open(dir).await?;
-    let request = node.prepare_publish(spec)?;
     let bar = bytes_bar("encrypting", args.json);
-    let report = node
-        .publish(request, &|total| bar.set_length(total), &|done| {
+    let report = with_backend(dir, async |b| {
+        b.publish(spec, &|total| bar.set_length(total), &|done| {
             bar.set_position(done)
         })
-        .await;
+        .await
+    })
+    .await;
     bar.finish_and_clear();
-    node.shutdown().await;
     let report = report?;
     if args.json {
-        print_json(&publish_json(&report));
-    } else {
-        out!("{}", report.id);
-        out!(
-            "published {:?}: {} files, {} bytes in {} shards of {} bytes",
-            report.name,
-            report.files,
-            report.data_size,
-            report.shard_count,
-            report.shard_size
-        );
+        return print_json(&report);
     }
+    out!("{}", report.id);
+    out!(
+        "published {:?}: {} files, {} bytes in {} shards of {} bytes",
+        report.name,
+        report.files,
+        report.data_size,
+        report.shard_count,
+        report.shard_size
+    );
     Ok(())
 }
 
-pub fn publish_json(report: &PublishReport) -> Value {
-    json!({
-        "id": report.id.to_hex(),
-        "name": report.name,
-        "files": report.files,
-        "data_size": report.data_size,
-        "plaintext_size": report.plaintext_size,
-        "ciphertext_size": report.ciphertext_size,
-        "shard_size": report.shard_size,
-        "shard_count": report.shard_count,
-        "elapsed_ms": report.elapsed.as_millis() as u64,
-    })
-}
-
-fn summary_json(d: &DatasetSummary) -> Value {
-    json!({
-        "id": d.id.to_hex(),
-        "name": d.name,
-        "tags": d.tags,
-        "publisher": d.publisher.to_peer_id(),
-        "created_at_ms": d.created_at_ms,
-        "shard_count": d.shard_count,
-        "size": d.plaintext_size,
-        "has_key": d.has_key,
-    })
-}
-
 pub async fn datasets(dir: &Path, query: Option<&str>, json: bool) -> anyhow::Result<()> {
-    let node = Node::open(dir).await?;
-    let list = node.datasets(query);
-    node.shutdown().await;
-    let list = list?;
+    let list = with_backend(dir, async |b| b.datasets(query).await).await?;
     if json {
-        print_json(&Value::Array(list.iter().map(summary_json).collect()));
-        return Ok(());
+        return print_json(&list);
     }
     if list.is_empty() {
         out!(
@@ -176,7 +172,7 @@ pub async fn datasets(dir: &Path, query: Option<&str>, json: bool) -> anyhow::Re
         out!(
             "{:<64}  {:>12}  {:>6}  {:<3}  {}",
             d.id,
-            d.plaintext_size,
+            d.size,
             d.shard_count,
             if d.has_key { "yes" } else { "no" },
             d.name
@@ -185,113 +181,66 @@ pub async fn datasets(dir: &Path, query: Option<&str>, json: bool) -> anyhow::Re
     Ok(())
 }
 
-pub fn show_json(stored: &StoredDataset) -> Value {
-    let signed = &stored.signed;
-    let m = &signed.manifest;
-    json!({
-        "id": signed.id.to_hex(),
-        "name": m.name,
-        "description": m.description,
-        "tags": m.tags,
-        "media_type": m.media_type,
-        "version": m.version,
-        "previous_version": m.previous_version.map(|id| id.to_hex()),
-        "publisher": m.publisher.to_peer_id(),
-        "created_at_ms": m.created_at_ms,
-        "size": m.shards.plaintext_size,
-        "ciphertext_size": m.ciphertext_size(),
-        "shard_size": m.shards.shard_size,
-        "shard_count": m.shards.shard_count,
-        "shard_root": hex::encode(m.shards.root),
-        "shard_list_inline": !m.shards.hashes.is_empty(),
-        "encryption": {
-            "scheme": "chacha20-poly1305-v1",
-            "key_commitment": hex::encode(m.encryption.key_commitment),
-            "plaintext_commitment": hex::encode(m.encryption.plaintext_commitment),
-        },
-        "contributors": m.contributors.iter().map(|c| json!({
-            "key": c.key.to_peer_id(),
-            "weight_bps": c.weight_bps,
-        })).collect::<Vec<_>>(),
-        "parents": m.parents.iter().map(|p| json!({
-            "dataset": p.dataset.to_hex(),
-            "share_bps": p.share_bps,
-        })).collect::<Vec<_>>(),
-        "offers": m.offers.iter().map(|o| json!({
-            "price": o.price,
-            "currency": o.currency,
-            "rights": o.rights.as_str(),
-            "duration_secs": o.duration_secs,
-        })).collect::<Vec<_>>(),
-        "has_key": stored.has_key,
-        "seller_policy": stored.policy.map(|p| json!({
-            "list_price": p.list_price,
-            "floor_price": p.floor_price,
-        })),
-    })
-}
-
-pub async fn show(dir: &Path, id: &str, json: bool) -> anyhow::Result<()> {
-    let id = parse_id(id)?;
-    let node = Node::open(dir).await?;
-    let stored = node.show(&id);
-    node.shutdown().await;
-    let stored = stored?;
-    if json {
-        print_json(&show_json(&stored));
-        return Ok(());
+fn print_dataset(d: &DatasetView) {
+    out!("id:           {}", d.id);
+    out!("name:         {}", d.name);
+    if !d.description.is_empty() {
+        out!("description:  {}", d.description);
     }
-    let m = &stored.signed.manifest;
-    out!("id:           {}", stored.signed.id);
-    out!("name:         {}", m.name);
-    if !m.description.is_empty() {
-        out!("description:  {}", m.description);
+    if !d.tags.is_empty() {
+        out!("tags:         {}", d.tags.join(", "));
     }
-    if !m.tags.is_empty() {
-        out!("tags:         {}", m.tags.join(", "));
-    }
-    out!("publisher:    {}", m.publisher);
+    out!("publisher:    {}", d.publisher);
     out!(
         "size:         {} bytes in {} shards of {} bytes",
-        m.shards.plaintext_size,
-        m.shards.shard_count,
-        m.shards.shard_size
+        d.size,
+        d.shard_count,
+        d.shard_size
     );
-    out!(
-        "key held:     {}",
-        if stored.has_key { "yes" } else { "no" }
-    );
+    out!("key held:     {}", if d.has_key { "yes" } else { "no" });
     out!("contributors:");
-    for c in &m.contributors {
+    for c in &d.contributors {
         out!("  {}  {:>5} bps", c.key, c.weight_bps);
     }
-    if !m.parents.is_empty() {
+    if !d.parents.is_empty() {
         out!("parents:");
-        for p in &m.parents {
+        for p in &d.parents {
             out!("  {}  {:>5} bps", p.dataset, p.share_bps);
         }
     }
-    if m.offers.is_empty() {
+    if d.offers.is_empty() {
         out!("offers:       none (not for sale)");
     }
-    for o in &m.offers {
+    for o in &d.offers {
         out!(
             "offer:        {} {} for {} use, {} days",
             o.price,
             o.currency,
-            o.rights.as_str(),
+            o.rights,
             o.duration_secs / 86_400
         );
     }
+    if let Some(providers) = &d.providers {
+        out!("providers:    {}", providers.len());
+        for p in providers {
+            out!("  {p}");
+        }
+    }
+}
+
+pub async fn show(dir: &Path, id: &str, json: bool) -> anyhow::Result<()> {
+    let id = parse_id(id)?;
+    let view = with_backend(dir, async |b| b.show(&id).await).await?;
+    if json {
+        return print_json(&view);
+    }
+    print_dataset(&view);
     Ok(())
 }
 
 pub async fn export(dir: &Path, id: &str, out: &Path) -> anyhow::Result<()> {
     let id = parse_id(id)?;
-    let node = Node::open(dir).await?;
-    let envelope = node.export_manifest(&id);
-    node.shutdown().await;
-    let envelope = envelope?;
+    let envelope = with_backend(dir, async |b| b.export_manifest(&id).await).await?;
     let tmp = out.with_extension("souk-tmp");
     std::fs::write(&tmp, &envelope)
         .and_then(|()| std::fs::rename(&tmp, out))
@@ -311,47 +260,116 @@ pub async fn import(dir: &Path, file: &Path, json: bool) -> anyhow::Result<()> {
         );
     }
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let mut node = Node::open(dir).await?;
-    let imported = node
-        .import_manifest(&bytes)
-        .with_context(|| format!("{} was not imported", file.display()));
-    node.shutdown().await;
-    let (id, added) = imported?;
+    let view = with_backend(dir, async |b| b.import_manifest(bytes).await)
+        .await
+        .with_context(|| format!("{} was not imported", file.display()))?;
     if json {
-        print_json(&json!({ "id": id.to_hex(), "added": added }));
-    } else if added {
-        out!("imported {id}");
+        return print_json(&view);
+    }
+    if view.added {
+        out!("imported {}", view.id);
     } else {
-        out!("{id} was already in the catalog");
+        out!("{} was already in the catalog", view.id);
     }
     Ok(())
 }
 
 pub async fn extract(dir: &Path, id: &str, out: &Path, json: bool) -> anyhow::Result<()> {
     let id = parse_id(id)?;
-    let node = Node::open(dir).await?;
     let bar = bytes_bar("decrypting", json);
-    if let Ok(stored) = node.show(&id) {
-        bar.set_length(stored.signed.manifest.shards.plaintext_size);
-    }
-    let stats = node.extract(&id, out, &|done| bar.set_position(done)).await;
+    let view = with_backend(dir, async |b| {
+        // Through the API, `show` also asks the DHT for providers: not worth it for a bar.
+        if !b.is_remote()
+            && let Ok(d) = b.show(&id).await
+        {
+            bar.set_length(d.size);
+        }
+        b.extract(&id, out, &|done| bar.set_position(done)).await
+    })
+    .await;
     bar.finish_and_clear();
-    node.shutdown().await;
-    let stats = stats?;
+    let view = view?;
     if json {
-        print_json(&json!({
-            "id": id.to_hex(),
-            "out": out,
-            "files": stats.files,
-            "bytes": stats.bytes,
-        }));
-    } else {
-        out!(
-            "extracted {} files ({} bytes) to {}; they match the dataset's plaintext commitment",
-            stats.files,
-            stats.bytes,
-            out.display()
-        );
+        return print_json(&view);
     }
+    out!(
+        "extracted {} files ({} bytes) to {}; they match the dataset's plaintext commitment",
+        view.files,
+        view.bytes,
+        out.display()
+    );
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct NodeRunArgs {
+    /// libp2p listen address (repeatable) [default: TCP and QUIC on 0.0.0.0:4820].
+    #[arg(long = "listen", value_name = "MULTIADDR")]
+    listen: Vec<String>,
+    /// A peer to join through, with its /p2p/PEER_ID (repeatable).
+    #[arg(long = "bootstrap", value_name = "MULTIADDR")]
+    bootstrap: Vec<String>,
+    /// Control API address (loopback) [default: 127.0.0.1:0].
+    #[arg(long, value_name = "ADDR")]
+    api_listen: Option<String>,
+    /// Print the effective configuration and exit.
+    #[arg(long)]
+    dump_config: bool,
+}
+
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+pub async fn node_run(dir: &Path, args: NodeRunArgs) -> anyhow::Result<()> {
+    souk_node::data_dir::load_key(dir)?;
+    let mut config = souk_node::data_dir::load_config(dir)?;
+    if !args.listen.is_empty() {
+        config.network.listen = args.listen;
+    }
+    if !args.bootstrap.is_empty() {
+        config.network.bootstrap = args.bootstrap;
+    }
+    if let Some(api) = args.api_listen {
+        config.network.api_listen = api;
+    }
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
+    if args.dump_config {
+        out!("{}", config.to_toml());
+        return Ok(());
+    }
+    if souk_node::client::ApiClient::discover(dir)?.is_some() {
+        anyhow::bail!("a node is already running on {}", dir.display());
+    }
+    let daemon =
+        souk_node::daemon::start(dir, &config.network, souk_node::NetConfig::default()).await?;
+    out!("peer id: {}", daemon.peer_id);
+    for addr in &daemon.listen_addrs {
+        out!("listening on {addr}");
+    }
+    out!("control API on http://{}", daemon.api_addr);
+    stop_signal().await;
+    tracing::info!("shutting down");
+    daemon.shutdown().await;
     Ok(())
 }

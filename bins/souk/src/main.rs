@@ -70,12 +70,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a node on the network, or manage it.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// List the peers the running node is connected to.
+    Peers {
+        #[arg(long)]
+        json: bool,
+    },
     /// Run Souk's main flow end to end on temporary nodes, telling the story as it goes.
     Demo {
         /// Keep the demo's data directories in this folder instead of a temporary one.
         #[arg(long, value_name = "DIR")]
         keep: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum NodeCommand {
+    /// Join the network: gossip and sync manifests, serve the control API, until SIGINT/SIGTERM.
+    Run(commands::NodeRunArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,7 +152,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let data_dir = || souk_node::data_dir::resolve(cli.data_dir.clone());
     match cli.command {
         Command::Init { json } => commands::init(&data_dir()?, json),
-        Command::Id { json } => commands::id(&data_dir()?, json),
+        Command::Id { json } => commands::id(&data_dir()?, json).await,
+        Command::Node(NodeCommand::Run(args)) => commands::node_run(&data_dir()?, args).await,
+        Command::Peers { json } => commands::peers(&data_dir()?, json).await,
         Command::Publish(args) => commands::publish(&data_dir()?, args).await,
         Command::Datasets { query, json } => {
             commands::datasets(&data_dir()?, query.as_deref(), json).await

@@ -12,6 +12,42 @@ use crate::NodeError;
 pub struct Config {
     pub publish: PublishConfig,
     pub store: StoreConfig,
+    pub network: NetworkConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// libp2p listen addresses.
+    pub listen: Vec<String>,
+    /// Peers to join through, each with its `/p2p/<peer id>`.
+    pub bootstrap: Vec<String>,
+    /// Where the control API listens; loopback only.
+    pub api_listen: String,
+    /// How often held datasets are announced again.
+    pub announce_interval_secs: u64,
+    /// How often catch-up sync runs with every connected peer.
+    pub sync_interval_secs: u64,
+    pub max_connections: u32,
+}
+
+/// The default libp2p port.
+pub const DEFAULT_PORT: u16 = 4820;
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec![
+                format!("/ip4/0.0.0.0/tcp/{DEFAULT_PORT}"),
+                format!("/ip4/0.0.0.0/udp/{DEFAULT_PORT}/quic-v1"),
+            ],
+            bootstrap: Vec::new(),
+            api_listen: "127.0.0.1:0".to_owned(),
+            announce_interval_secs: 600,
+            sync_interval_secs: 300,
+            max_connections: 256,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +104,7 @@ impl Config {
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), String> {
         let size = self.publish.shard_size;
         if !(limits::MIN_SHARD_SIZE..=limits::MAX_SHARD_SIZE).contains(&size) {
             return Err(format!(
@@ -76,6 +112,22 @@ impl Config {
                 limits::MIN_SHARD_SIZE,
                 limits::MAX_SHARD_SIZE
             ));
+        }
+        let api: std::net::SocketAddr = self.network.api_listen.parse().map_err(|_| {
+            format!(
+                "network.api_listen {:?} is not an IP:port",
+                self.network.api_listen
+            )
+        })?;
+        if !api.ip().is_loopback() {
+            return Err("network.api_listen must be a loopback address".to_owned());
+        }
+        for addr in self.network.listen.iter().chain(&self.network.bootstrap) {
+            addr.parse::<souk_net::libp2p::Multiaddr>()
+                .map_err(|e| format!("{addr:?} is not a multiaddr: {e}"))?;
+        }
+        if self.network.announce_interval_secs == 0 || self.network.sync_interval_secs == 0 {
+            return Err("network intervals must be above 0".to_owned());
         }
         if self.store.gc_interval_secs == 0 {
             return Err("store.gc_interval_secs must be above 0".to_owned());

@@ -48,6 +48,10 @@ pub enum NodeError {
     Random(String),
     #[error("blob store: {0}")]
     Store(String),
+    #[error("the running node refused: {0}")]
+    Api(String),
+    #[error("no node is running on this data directory; start one with `souk node run`")]
+    NotRunning,
 }
 
 impl NodeError {

@@ -2,15 +2,27 @@
 //! (`config.toml`), its catalog (`catalog.db`, SQLite) and its shard store (`blobs/`, iroh-blobs).
 //!
 //! [`data_dir`] finds and initialises the directory; [`Node`] opens it and runs the operations
-//! the `souk` command exposes (publish, list, show, export, import, extract).
+//! the `souk` command exposes (publish, list, show, export, import, extract). [`daemon`] runs a
+//! node on the network: the [`network`] task (gossip, catch-up sync, provider records) and the
+//! control API; [`Backend`] lets a command run through that API when a node runs, or directly on
+//! the data directory when none does.
 
+mod api;
+mod backend;
+pub mod client;
 mod config;
+pub mod daemon;
 pub mod data_dir;
 mod error;
+pub mod network;
 mod node;
 mod spec;
+pub mod views;
 
-pub use config::Config;
+pub use backend::Backend;
+pub use config::{Config, DEFAULT_PORT, NetworkConfig};
+pub use daemon::Daemon;
 pub use error::NodeError;
 pub use node::{Node, PublishReport, PublishRequest};
+pub use souk_net::NetConfig;
 pub use spec::{DatasetSpec, parse_contributor, parse_parent};

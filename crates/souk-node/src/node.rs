@@ -277,9 +277,10 @@ impl Node {
         Ok((signed.id, added))
     }
 
-    /// Decrypts dataset `id` into the folder `out`.
+    /// Decrypts dataset `id` into the folder `out`. (Exclusive: the catalog connection is not
+    /// shareable across threads.)
     pub async fn extract(
-        &self,
+        &mut self,
         id: &DatasetId,
         out: &Path,
         progress: &(dyn Fn(u64) + Send + Sync),

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use souk_types::{Contributor, DatasetId, Parent, PublicKey};
 
 use crate::NodeError;
@@ -20,7 +20,7 @@ use crate::NodeError;
 /// contributors = ["12D3KooW...=6000", "12D3KooW...=4000"]
 /// parents = ["<dataset id>=2000"]
 /// ```
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetSpec {
     #[serde(default)]

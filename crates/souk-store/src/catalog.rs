@@ -304,4 +304,96 @@ impl Catalog {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ids)
     }
+
+    /// This catalog's epoch: random, fixed at creation. Sync cursors are only meaningful
+    /// together with the epoch they were issued in.
+    pub fn epoch(&self) -> Result<Vec<u8>, CatalogError> {
+        Ok(self.conn.query_row(
+            "SELECT value FROM catalog_meta WHERE key = 'epoch'",
+            [],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// Up to `limit` signed manifests added after sequence number `after`, in the order they
+    /// were added (parents before children), with the sequence number of the last one.
+    pub fn page_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<Vec<u8>>, u64), CatalogError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT rowid, envelope FROM datasets WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![to_sql_int(after)?, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)),
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        let last = rows.last().map_or(after, |(seq, _)| from_sql_int(*seq));
+        Ok((
+            rows.into_iter().map(|(_, envelope)| envelope).collect(),
+            last,
+        ))
+    }
+
+    /// Where catch-up sync with `peer` stopped: (the peer's epoch, its sequence number).
+    pub fn sync_cursor(&self, peer: &str) -> Result<Option<(Vec<u8>, u64)>, CatalogError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT epoch, cursor FROM sync_cursors WHERE peer = ?1",
+                [peer],
+                |row| Ok((row.get::<_, Vec<u8>>(0)?, from_sql_int(row.get(1)?))),
+            )
+            .optional()?)
+    }
+
+    pub fn set_sync_cursor(
+        &self,
+        peer: &str,
+        epoch: &[u8],
+        cursor: u64,
+    ) -> Result<(), CatalogError> {
+        self.conn.execute(
+            "INSERT INTO sync_cursors (peer, epoch, cursor) VALUES (?1, ?2, ?3)
+             ON CONFLICT(peer) DO UPDATE SET epoch = excluded.epoch, cursor = excluded.cursor",
+            params![peer, epoch, to_sql_int(cursor)?],
+        )?;
+        Ok(())
+    }
+
+    /// Remembers how to reach `peer` (its addresses, one per line), for redialling after a
+    /// restart.
+    pub fn remember_peer(
+        &self,
+        peer: &str,
+        addrs: &[String],
+        now_ms: u64,
+    ) -> Result<(), CatalogError> {
+        self.conn.execute(
+            "INSERT INTO peers (peer, addrs, last_seen_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT(peer) DO UPDATE SET addrs = excluded.addrs, last_seen_ms = excluded.last_seen_ms",
+            params![peer, addrs.join("\n"), to_sql_int(now_ms)?],
+        )?;
+        Ok(())
+    }
+
+    /// Known peers and their addresses, most recently seen first.
+    pub fn known_peers(&self, limit: usize) -> Result<Vec<(String, Vec<String>)>, CatalogError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT peer, addrs FROM peers ORDER BY last_seen_ms DESC LIMIT ?1")?;
+        let rows = stmt
+            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+                let addrs: String = row.get(1)?;
+                Ok((
+                    row.get::<_, String>(0)?,
+                    addrs.lines().map(str::to_owned).collect(),
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
 }

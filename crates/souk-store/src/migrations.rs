@@ -39,4 +39,22 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         floor_price INTEGER NOT NULL
     );
     "#,
+    // 2: catch-up sync (this catalog's epoch, per-peer cursors) and known peers.
+    r#"
+    CREATE TABLE catalog_meta (
+        key TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    );
+    INSERT INTO catalog_meta (key, value) VALUES ('epoch', randomblob(16));
+    CREATE TABLE sync_cursors (
+        peer TEXT PRIMARY KEY,
+        epoch BLOB NOT NULL,
+        cursor INTEGER NOT NULL
+    );
+    CREATE TABLE peers (
+        peer TEXT PRIMARY KEY,
+        addrs TEXT NOT NULL,
+        last_seen_ms INTEGER NOT NULL
+    );
+    "#,
 ];

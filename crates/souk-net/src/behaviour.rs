@@ -1,0 +1,181 @@
+use std::time::Duration;
+
+use libp2p::gossipsub::{
+    self, IdentTopic, MessageAuthenticity, PeerScoreParams, PeerScoreThresholds, TopicScoreParams,
+    ValidationMode,
+};
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{
+    StreamProtocol, Swarm, SwarmBuilder, connection_limits, identify, identity, kad, noise, ping,
+    request_response, tcp, yamux,
+};
+
+use crate::codec::{SYNC_PROTOCOL, SyncCodec};
+
+/// Gossipsub topic of manifest announcements.
+pub const MANIFEST_TOPIC: &str = "souk/manifests/1";
+
+const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/souk/kad/1.0.0");
+const IDENTIFY_PROTOCOL: &str = "/souk/id/1.0.0";
+
+pub fn manifest_topic() -> IdentTopic {
+    IdentTopic::new(MANIFEST_TOPIC)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("the node key cannot be used by libp2p: {0}")]
+    Key(String),
+    #[error("cannot set up the transport: {0}")]
+    Transport(String),
+    #[error("cannot set up gossipsub: {0}")]
+    Gossipsub(String),
+}
+
+/// Tunables of the control plane.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    pub max_established_total: u32,
+    pub max_established_per_peer: u32,
+    pub max_pending_incoming: u32,
+    pub gossip_heartbeat: Duration,
+    /// Delay before the first heartbeat; short in tests so meshes form quickly.
+    pub gossip_heartbeat_initial_delay: Duration,
+    pub request_timeout: Duration,
+    pub idle_connection_timeout: Duration,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        Self {
+            max_established_total: 256,
+            max_established_per_peer: 2,
+            max_pending_incoming: 64,
+            gossip_heartbeat: Duration::from_secs(1),
+            gossip_heartbeat_initial_delay: Duration::from_millis(500),
+            request_timeout: Duration::from_secs(20),
+            idle_connection_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Everything a Souk node speaks on libp2p.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub limits: connection_limits::Behaviour,
+    pub identify: identify::Behaviour,
+    pub ping: ping::Behaviour,
+    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub gossipsub: gossipsub::Behaviour,
+    pub sync: request_response::Behaviour<SyncCodec>,
+}
+
+impl std::fmt::Debug for Behaviour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("souk_net::Behaviour")
+    }
+}
+
+/// Invalid messages cost a peer dearly (the counter is squared); nothing else is scored, so a
+/// quiet honest peer is never penalised for having nothing to say.
+fn score_params() -> (PeerScoreParams, PeerScoreThresholds) {
+    let mut params = PeerScoreParams::default();
+    let topic = TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.0,
+        first_message_deliveries_weight: 0.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -100.0,
+        invalid_message_deliveries_decay: 0.9,
+        ..TopicScoreParams::default()
+    };
+    params.topics.insert(manifest_topic().hash(), topic);
+    let thresholds = PeerScoreThresholds {
+        gossip_threshold: -10.0,
+        publish_threshold: -50.0,
+        graylist_threshold: -80.0,
+        accept_px_threshold: 10.0,
+        opportunistic_graft_threshold: 5.0,
+    };
+    (params, thresholds)
+}
+
+impl Behaviour {
+    fn new(key: &identity::Keypair, config: &NetConfig) -> Result<Self, NetError> {
+        let peer_id = key.public().to_peer_id();
+        let gossip_config = gossipsub::ConfigBuilder::default()
+            .heartbeat_interval(config.gossip_heartbeat)
+            .heartbeat_initial_delay(config.gossip_heartbeat_initial_delay)
+            .validation_mode(ValidationMode::Strict)
+            .validate_messages()
+            .max_transmit_size(64 * 1024)
+            // Content addressing: the same manifest is the same message, whoever sends it.
+            .message_id_fn(|message: &gossipsub::Message| {
+                gossipsub::MessageId::from(&blake3::hash(&message.data).as_bytes()[..20])
+            })
+            .build()
+            .map_err(|e| NetError::Gossipsub(e.to_string()))?;
+        let mut gossipsub =
+            gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)
+                .map_err(|e| NetError::Gossipsub(e.to_owned()))?;
+        let (params, thresholds) = score_params();
+        gossipsub
+            .with_peer_score(params, thresholds)
+            .map_err(|e| NetError::Gossipsub(e.clone()))?;
+        gossipsub
+            .subscribe(&manifest_topic())
+            .map_err(|e| NetError::Gossipsub(e.to_string()))?;
+
+        let mut kad = kad::Behaviour::with_config(
+            peer_id,
+            kad::store::MemoryStore::new(peer_id),
+            kad::Config::new(KAD_PROTOCOL),
+        );
+        kad.set_mode(Some(kad::Mode::Server));
+
+        let limits = connection_limits::ConnectionLimits::default()
+            .with_max_established(Some(config.max_established_total))
+            .with_max_established_per_peer(Some(config.max_established_per_peer))
+            .with_max_pending_incoming(Some(config.max_pending_incoming));
+
+        Ok(Self {
+            limits: connection_limits::Behaviour::new(limits),
+            identify: identify::Behaviour::new(identify::Config::new(
+                IDENTIFY_PROTOCOL.to_owned(),
+                key.public(),
+            )),
+            ping: ping::Behaviour::default(),
+            kad,
+            gossipsub,
+            sync: request_response::Behaviour::new(
+                [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(config.request_timeout)
+                    .with_max_concurrent_streams(32),
+            ),
+        })
+    }
+}
+
+/// A swarm on TCP and QUIC under the node's ed25519 key (its 32-byte secret seed).
+pub fn build_swarm(seed: [u8; 32], config: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
+    let mut seed = seed;
+    let keypair = identity::Keypair::ed25519_from_bytes(&mut seed)
+        .map_err(|e| NetError::Key(e.to_string()))?;
+    let behaviour = Behaviour::new(&keypair, config)?;
+    let idle = config.idle_connection_timeout;
+    Ok(SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| NetError::Transport(e.to_string()))?
+        .with_quic()
+        .with_behaviour(|_| behaviour)
+        .map_err(|e| NetError::Transport(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+        .build())
+}

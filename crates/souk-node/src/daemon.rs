@@ -1,0 +1,218 @@
+//! A running node: the network task, the control API, and the files that let CLI commands find
+//! it (`api`, `api.token`).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use souk_net::NetConfig;
+use souk_net::libp2p::Multiaddr;
+use souk_net::libp2p::swarm::SwarmEvent;
+use souk_store::Catalog;
+use tokio::sync::oneshot;
+
+use crate::api::{ApiState, router};
+use crate::client::{API_ADDR_FILE, API_TOKEN_FILE};
+use crate::config::NetworkConfig;
+use crate::data_dir::CATALOG_FILE;
+use crate::error::random_32;
+use crate::network::{self, NetHandle, NetworkOptions};
+use crate::{Node, NodeError};
+
+/// How long start-up waits for the transports to report their listen addresses.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A node that runs: gossiping, syncing, serving its API.
+#[derive(Debug)]
+pub struct Daemon {
+    pub peer_id: String,
+    pub api_addr: SocketAddr,
+    pub listen_addrs: Vec<String>,
+    net: NetHandle,
+    state: Arc<ApiState>,
+    stop_api: oneshot::Sender<()>,
+    api_task: tokio::task::JoinHandle<()>,
+    net_task: tokio::task::JoinHandle<()>,
+    root: PathBuf,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiState")
+    }
+}
+
+fn parse_addrs(addrs: &[String]) -> Result<Vec<Multiaddr>, NodeError> {
+    addrs
+        .iter()
+        .map(|a| {
+            a.parse()
+                .map_err(|e| NodeError::Invalid(format!("{a:?} is not a multiaddr: {e}")))
+        })
+        .collect()
+}
+
+/// Writes `contents` to `path` through a synced temporary file and a rename.
+fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), NodeError> {
+    let tmp = path.with_extension("tmp");
+    let context = || format!("writing {}", path.display());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options
+        .open(&tmp)
+        .map_err(|e| NodeError::io(context(), e))?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| NodeError::io(context(), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| NodeError::io(context(), e))
+}
+
+fn load_or_create_token(root: &Path) -> Result<String, NodeError> {
+    let path = root.join(API_TOKEN_FILE);
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        let token = token.trim();
+        if token.len() == 64 && token.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Ok(token.to_owned());
+        }
+    }
+    let token: String = random_32()?.iter().map(|b| format!("{b:02x}")).collect();
+    replace_file(&path, token.as_bytes(), 0o600)?;
+    Ok(token)
+}
+
+/// Starts the node in `root` with `network` settings.
+pub async fn start(
+    root: &Path,
+    network: &NetworkConfig,
+    net: NetConfig,
+) -> Result<Daemon, NodeError> {
+    let node = Node::open(root).await?;
+    let listen = parse_addrs(&network.listen)?;
+    let bootstrap = parse_addrs(&network.bootstrap)?;
+    let api_listen: SocketAddr = network
+        .api_listen
+        .parse()
+        .map_err(|_| NodeError::Invalid(format!("{:?} is not an IP:port", network.api_listen)))?;
+    let mut net = net;
+    net.max_established_total = network.max_connections;
+    let mut swarm = souk_net::build_swarm(*node.key().seed(), &net)
+        .map_err(|e| NodeError::Invalid(e.to_string()))?;
+    let peer_id = swarm.local_peer_id().to_string();
+
+    // Listen first and wait for the real addresses, so callers (and `souk id`) can use them.
+    let mut pending = Vec::new();
+    for addr in &listen {
+        let id = swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NodeError::Invalid(format!("cannot listen on {addr}: {e}")))?;
+        pending.push(id);
+    }
+    let mut listen_addrs = Vec::new();
+    let waited = tokio::time::timeout(LISTEN_TIMEOUT, async {
+        use futures::StreamExt;
+        while !pending.is_empty() {
+            match swarm.select_next_some().await {
+                SwarmEvent::NewListenAddr {
+                    listener_id,
+                    address,
+                } => {
+                    pending.retain(|id| *id != listener_id);
+                    listen_addrs.push(format!("{address}/p2p/{peer_id}"));
+                }
+                SwarmEvent::ListenerClosed { listener_id, .. }
+                | SwarmEvent::ListenerError { listener_id, .. } => {
+                    pending.retain(|id| *id != listener_id);
+                }
+                _ => {}
+            }
+        }
+    })
+    .await;
+    if waited.is_err() || listen_addrs.is_empty() {
+        return Err(NodeError::Invalid(
+            "the node could not listen on any address; check --listen".to_owned(),
+        ));
+    }
+
+    let catalog = Catalog::open(&root.join(CATALOG_FILE))?;
+    let options = NetworkOptions {
+        listen: Vec::new(),
+        bootstrap,
+        announce_interval: Duration::from_secs(network.announce_interval_secs),
+        sync_interval: Duration::from_secs(network.sync_interval_secs),
+        net,
+    };
+    let (handle, net_task) = network::spawn(swarm, catalog, options)?;
+
+    let token = load_or_create_token(root)?;
+    let listener = tokio::net::TcpListener::bind(api_listen)
+        .await
+        .map_err(|e| NodeError::io(format!("binding the API to {api_listen}"), e))?;
+    let api_addr = listener
+        .local_addr()
+        .map_err(|e| NodeError::io("reading the API address", e))?;
+    let state = Arc::new(ApiState {
+        node: tokio::sync::Mutex::new(node),
+        net: handle.clone(),
+        token,
+    });
+    let (stop_api, stopped) = oneshot::channel::<()>();
+    let app = router(state.clone());
+    let api_task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "control API stopped");
+        }
+    });
+    replace_file(
+        &root.join(API_ADDR_FILE),
+        format!("{api_addr}\n").as_bytes(),
+        0o644,
+    )?;
+    tracing::info!(%peer_id, %api_addr, "node running");
+    Ok(Daemon {
+        peer_id,
+        api_addr,
+        listen_addrs,
+        net: handle,
+        state,
+        stop_api,
+        api_task,
+        net_task,
+        root: root.to_owned(),
+    })
+}
+
+impl Daemon {
+    pub fn net(&self) -> &NetHandle {
+        &self.net
+    }
+
+    /// The API token (for clients in the same process, such as tests).
+    pub fn token(&self) -> &str {
+        &self.state.token
+    }
+
+    /// Stops the API and the network, removes the API address file and closes the stores.
+    pub async fn shutdown(self) {
+        let _ = std::fs::remove_file(self.root.join(API_ADDR_FILE));
+        let _ = self.stop_api.send(());
+        let _ = self.api_task.await;
+        self.net.shutdown().await;
+        let _ = self.net_task.await;
+        match Arc::try_unwrap(self.state) {
+            Ok(state) => state.node.into_inner().shutdown().await,
+            Err(_) => tracing::warn!("the API still held the node at shutdown"),
+        }
+    }
+}

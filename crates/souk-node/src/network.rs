@@ -1,0 +1,665 @@
+//! The control-plane event loop: owns the libp2p swarm and its own catalog connection, validates
+//! what peers send before storing or relaying it, answers and runs catch-up sync, and keeps
+//! provider records.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use souk_crypto::SignedManifest;
+use souk_net::libp2p::gossipsub::{self, MessageAcceptance};
+use souk_net::libp2p::kad::{self, GetProvidersOk, QueryId, QueryResult};
+use souk_net::libp2p::request_response::{self, OutboundRequestId};
+use souk_net::libp2p::swarm::SwarmEvent;
+use souk_net::libp2p::{Multiaddr, PeerId, Swarm, identify, multiaddr::Protocol};
+use souk_net::{Behaviour, BehaviourEvent, MAX_SYNC_PAGE, NetConfig, manifest_topic};
+use souk_proto::v1;
+use souk_store::{Catalog, NewDataset};
+use souk_types::DatasetId;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::NodeError;
+use crate::node::now_ms;
+
+/// How a manifest reached this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestSource {
+    Gossip,
+    Sync,
+}
+
+/// What the network did, for observers (tests, the simulator, logs).
+#[derive(Debug, Clone)]
+pub enum NetEvent {
+    Listening(Multiaddr),
+    PeerConnected(PeerId),
+    PeerDisconnected(PeerId),
+    /// A peer joined the manifest topic.
+    PeerSubscribed(PeerId),
+    /// A valid manifest was added to the catalog.
+    ManifestStored {
+        id: DatasetId,
+        source: ManifestSource,
+        from: PeerId,
+    },
+    /// A peer sent something invalid; it was dropped and the peer penalised.
+    Rejected {
+        from: PeerId,
+        reason: String,
+    },
+    /// Catch-up sync with a peer reached its end.
+    SyncDone(PeerId),
+    /// A peer was disconnected and banned for misbehaving.
+    Banned(PeerId),
+}
+
+/// A connected peer, as `souk peers` shows it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PeerInfo {
+    pub peer_id: String,
+    pub addrs: Vec<String>,
+    pub gossip_score: Option<f64>,
+    /// Whether the peer is in this node's gossip mesh for manifests.
+    pub in_mesh: bool,
+}
+
+#[derive(Debug)]
+pub(crate) enum NetCommand {
+    Announce {
+        id: DatasetId,
+        envelope: Vec<u8>,
+        provide: bool,
+    },
+    Providers {
+        id: DatasetId,
+        reply: oneshot::Sender<Vec<String>>,
+    },
+    Peers {
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    ListenAddrs {
+        reply: oneshot::Sender<Vec<String>>,
+    },
+    Shutdown,
+}
+
+/// Sending side of the network task.
+#[derive(Debug, Clone)]
+pub struct NetHandle {
+    commands: mpsc::Sender<NetCommand>,
+    events: broadcast::Sender<NetEvent>,
+}
+
+impl NetHandle {
+    pub fn subscribe(&self) -> broadcast::Receiver<NetEvent> {
+        self.events.subscribe()
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> NetCommand) -> Option<T> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(make(reply)).await.ok()?;
+        answer.await.ok()
+    }
+
+    /// Gossips a manifest and, with `provide`, advertises this node as a provider of its
+    /// dataset.
+    pub async fn announce(&self, id: DatasetId, envelope: Vec<u8>, provide: bool) {
+        let _ = self
+            .commands
+            .send(NetCommand::Announce {
+                id,
+                envelope,
+                provide,
+            })
+            .await;
+    }
+
+    pub async fn providers(&self, id: DatasetId) -> Vec<String> {
+        self.ask(|reply| NetCommand::Providers { id, reply })
+            .await
+            .unwrap_or_default()
+    }
+
+    pub async fn peers(&self) -> Vec<PeerInfo> {
+        self.ask(|reply| NetCommand::Peers { reply })
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Full multiaddrs (with `/p2p/<peer id>`) this node listens on.
+    pub async fn listen_addrs(&self) -> Vec<String> {
+        self.ask(|reply| NetCommand::ListenAddrs { reply })
+            .await
+            .unwrap_or_default()
+    }
+
+    pub(crate) async fn shutdown(&self) {
+        let _ = self.commands.send(NetCommand::Shutdown).await;
+    }
+}
+
+/// Network settings of a running node.
+#[derive(Debug, Clone)]
+pub struct NetworkOptions {
+    pub listen: Vec<Multiaddr>,
+    pub bootstrap: Vec<Multiaddr>,
+    pub announce_interval: Duration,
+    pub sync_interval: Duration,
+    pub net: NetConfig,
+}
+
+/// Misbehaviour a peer may show before it is disconnected and banned.
+const MAX_STRIKES: u32 = 5;
+const BAN_DURATION: Duration = Duration::from_secs(600);
+/// Gossip score below which a peer is disconnected.
+const DISCONNECT_SCORE: f64 = -200.0;
+/// Sync requests a peer may make per window before it is refused.
+const SYNC_REQUESTS_PER_WINDOW: u32 = 60;
+const SYNC_WINDOW: Duration = Duration::from_secs(10);
+const PEERS_REMEMBERED: usize = 64;
+
+struct Service {
+    swarm: Swarm<Behaviour>,
+    catalog: Catalog,
+    events: broadcast::Sender<NetEvent>,
+    options: NetworkOptions,
+    strikes: HashMap<PeerId, u32>,
+    banned: HashMap<PeerId, Instant>,
+    sync_in_flight: HashMap<OutboundRequestId, PeerId>,
+    syncing: HashSet<PeerId>,
+    sync_budget: HashMap<PeerId, (Instant, u32)>,
+    provider_queries: HashMap<QueryId, (HashSet<PeerId>, oneshot::Sender<Vec<String>>)>,
+    connected: HashMap<PeerId, Multiaddr>,
+}
+
+/// Starts the network task on `swarm`, which must use this node's key.
+pub(crate) fn spawn(
+    mut swarm: Swarm<Behaviour>,
+    catalog: Catalog,
+    options: NetworkOptions,
+) -> Result<(NetHandle, tokio::task::JoinHandle<()>), NodeError> {
+    for addr in &options.listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NodeError::Invalid(format!("cannot listen on {addr}: {e}")))?;
+    }
+    let (commands, receiver) = mpsc::channel(256);
+    let (events, _) = broadcast::channel(1024);
+    let mut service = Service {
+        swarm,
+        catalog,
+        events: events.clone(),
+        options,
+        strikes: HashMap::new(),
+        banned: HashMap::new(),
+        sync_in_flight: HashMap::new(),
+        syncing: HashSet::new(),
+        sync_budget: HashMap::new(),
+        provider_queries: HashMap::new(),
+        connected: HashMap::new(),
+    };
+    service.dial_known_peers();
+    let task = tokio::spawn(async move { service.run(receiver).await });
+    Ok((NetHandle { commands, events }, task))
+}
+
+fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        Protocol::P2p(peer) => Some(peer),
+        _ => None,
+    })
+}
+
+impl Service {
+    fn emit(&self, event: NetEvent) {
+        let _ = self.events.send(event);
+    }
+
+    fn dial_known_peers(&mut self) {
+        for addr in self.options.bootstrap.clone() {
+            if let Some(peer) = peer_of(&addr) {
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .add_address(&peer, addr.clone());
+            }
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
+            }
+        }
+        let known = self
+            .catalog
+            .known_peers(PEERS_REMEMBERED)
+            .unwrap_or_default();
+        for (peer, addrs) in known {
+            let Ok(peer) = peer.parse::<PeerId>() else {
+                continue;
+            };
+            let addrs: Vec<Multiaddr> = addrs.iter().filter_map(|a| a.parse().ok()).collect();
+            for addr in &addrs {
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .add_address(&peer, addr.clone());
+            }
+            let opts = souk_net::libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                .addresses(addrs)
+                .build();
+            let _ = self.swarm.dial(opts);
+        }
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<NetCommand>) {
+        let mut announce = tokio::time::interval(self.options.announce_interval);
+        let mut sync = tokio::time::interval(self.options.sync_interval);
+        let mut police = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(NetCommand::Shutdown) | None => break,
+                    Some(command) => self.on_command(command),
+                },
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                _ = announce.tick() => self.reannounce(),
+                _ = sync.tick() => {
+                    let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+                    for peer in peers {
+                        self.start_sync(peer);
+                    }
+                }
+                _ = police.tick() => self.police(),
+            }
+        }
+        tracing::debug!("network task stopped");
+    }
+
+    fn on_command(&mut self, command: NetCommand) {
+        match command {
+            NetCommand::Announce {
+                id,
+                envelope,
+                provide,
+            } => {
+                self.publish(envelope);
+                if !provide {
+                    return;
+                }
+                let key = kad::RecordKey::new(id.as_bytes());
+                if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key) {
+                    tracing::warn!(dataset = %id, error = %e, "cannot advertise as provider");
+                }
+            }
+            NetCommand::Providers { id, reply } => {
+                let query = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_providers(kad::RecordKey::new(id.as_bytes()));
+                self.provider_queries.insert(query, (HashSet::new(), reply));
+            }
+            NetCommand::Peers { reply } => {
+                let gossip = &self.swarm.behaviour().gossipsub;
+                let topic = manifest_topic().hash();
+                let mesh: HashSet<&PeerId> = gossip.mesh_peers(&topic).collect();
+                let peers = self
+                    .connected
+                    .iter()
+                    .map(|(peer, addr)| PeerInfo {
+                        peer_id: peer.to_string(),
+                        addrs: vec![addr.to_string()],
+                        gossip_score: gossip.peer_score(peer),
+                        in_mesh: mesh.contains(peer),
+                    })
+                    .collect();
+                let _ = reply.send(peers);
+            }
+            NetCommand::ListenAddrs { reply } => {
+                let me = *self.swarm.local_peer_id();
+                let addrs = self
+                    .swarm
+                    .listeners()
+                    .map(|a| a.clone().with(Protocol::P2p(me)).to_string())
+                    .collect();
+                let _ = reply.send(addrs);
+            }
+            NetCommand::Shutdown => {}
+        }
+    }
+
+    fn publish(&mut self, envelope: Vec<u8>) {
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(manifest_topic(), envelope)
+        {
+            Ok(_) => {}
+            // Nobody to tell yet, or already told: catch-up sync covers both.
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic)
+            | Err(gossipsub::PublishError::Duplicate) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot gossip a manifest"),
+        }
+    }
+
+    /// Re-gossips the manifests of datasets this node holds, for peers that missed them.
+    fn reannounce(&mut self) {
+        let Ok(held) = self.catalog.list(None, 10_000) else {
+            return;
+        };
+        for summary in held.into_iter().filter(|d| d.has_key) {
+            if let Ok(Some(stored)) = self.catalog.get(&summary.id) {
+                self.publish(stored.signed.envelope);
+                let key = kad::RecordKey::new(summary.id.as_bytes());
+                let _ = self.swarm.behaviour_mut().kad.start_providing(key);
+            }
+        }
+    }
+
+    fn strike(&mut self, peer: PeerId, reason: String) {
+        tracing::info!(%peer, %reason, "peer sent invalid data");
+        self.emit(NetEvent::Rejected { from: peer, reason });
+        let strikes = self.strikes.entry(peer).or_insert(0);
+        *strikes += 1;
+        if *strikes >= MAX_STRIKES {
+            self.ban(peer);
+        }
+    }
+
+    fn ban(&mut self, peer: PeerId) {
+        tracing::warn!(%peer, "banning misbehaving peer");
+        self.banned.insert(peer, Instant::now() + BAN_DURATION);
+        self.strikes.remove(&peer);
+        let _ = self.swarm.disconnect_peer_id(peer);
+        self.emit(NetEvent::Banned(peer));
+    }
+
+    /// Disconnects peers whose gossip score fell too low and forgets expired bans.
+    fn police(&mut self) {
+        let now = Instant::now();
+        self.banned.retain(|_, until| *until > now);
+        let low: Vec<PeerId> = self
+            .swarm
+            .connected_peers()
+            .filter(|p| {
+                self.swarm
+                    .behaviour()
+                    .gossipsub
+                    .peer_score(p)
+                    .is_some_and(|s| s < DISCONNECT_SCORE)
+            })
+            .copied()
+            .collect();
+        for peer in low {
+            self.ban(peer);
+        }
+    }
+
+    /// Validates and stores a manifest; returns whether it was new.
+    fn store_manifest(
+        &mut self,
+        signed: &SignedManifest,
+        source: ManifestSource,
+        from: PeerId,
+    ) -> Result<bool, NodeError> {
+        let added = self.catalog.insert(NewDataset {
+            manifest: signed,
+            key: None,
+            policy: None,
+            added_at_ms: now_ms(),
+        })?;
+        if added {
+            tracing::info!(dataset = %signed.id, ?source, %from, "learned a manifest");
+            self.emit(NetEvent::ManifestStored {
+                id: signed.id,
+                source,
+                from,
+            });
+        }
+        Ok(added)
+    }
+
+    fn missing_parent(&self, signed: &SignedManifest) -> Option<DatasetId> {
+        signed
+            .manifest
+            .parents
+            .iter()
+            .map(|p| p.dataset)
+            .find(|id| !self.catalog.contains(id).unwrap_or(false))
+    }
+
+    fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, data: &[u8]) {
+        let acceptance = match SignedManifest::open(data) {
+            Err(e) => {
+                self.strike(source, format!("invalid manifest: {e}"));
+                MessageAcceptance::Reject
+            }
+            Ok(signed) => match self.missing_parent(&signed) {
+                // The sender validated it, so it holds the parent: fetch it by sync, and take
+                // this manifest from the same page.
+                Some(parent) => {
+                    tracing::debug!(dataset = %signed.id, %parent, "parent unknown; syncing");
+                    self.start_sync(source);
+                    MessageAcceptance::Ignore
+                }
+                None => match self.store_manifest(&signed, ManifestSource::Gossip, source) {
+                    Ok(_) => MessageAcceptance::Accept,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot store a manifest");
+                        MessageAcceptance::Ignore
+                    }
+                },
+            },
+        };
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&id, &source, acceptance);
+    }
+
+    fn start_sync(&mut self, peer: PeerId) {
+        if self.syncing.contains(&peer) {
+            return;
+        }
+        let (epoch, after) = self
+            .catalog
+            .sync_cursor(&peer.to_string())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let request = v1::SyncRequest {
+            epoch,
+            after,
+            limit: MAX_SYNC_PAGE,
+        };
+        let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+        self.sync_in_flight.insert(id, peer);
+        self.syncing.insert(peer);
+    }
+
+    fn answer_sync(
+        &mut self,
+        peer: PeerId,
+        request: v1::SyncRequest,
+        channel: request_response::ResponseChannel<v1::SyncResponse>,
+    ) {
+        let now = Instant::now();
+        let budget = self.sync_budget.entry(peer).or_insert((now, 0));
+        if now.duration_since(budget.0) > SYNC_WINDOW {
+            *budget = (now, 0);
+        }
+        budget.1 += 1;
+        if budget.1 > SYNC_REQUESTS_PER_WINDOW {
+            // Dropping the channel refuses the request.
+            self.strike(peer, "too many sync requests".to_owned());
+            return;
+        }
+        let Ok(epoch) = self.catalog.epoch() else {
+            return;
+        };
+        let after = if request.epoch == epoch {
+            request.after
+        } else {
+            0
+        };
+        let limit = request.limit.clamp(1, MAX_SYNC_PAGE) as usize;
+        let Ok((manifests, next)) = self.catalog.page_after(after, limit) else {
+            return;
+        };
+        let done = manifests.len() < limit;
+        let response = v1::SyncResponse {
+            epoch,
+            manifests,
+            next,
+            done,
+        };
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_response(channel, response);
+    }
+
+    fn on_sync_page(&mut self, peer: PeerId, page: v1::SyncResponse) {
+        self.syncing.remove(&peer);
+        if page.manifests.len() > MAX_SYNC_PAGE as usize {
+            self.strike(peer, "oversized sync page".to_owned());
+            return;
+        }
+        for envelope in &page.manifests {
+            match SignedManifest::open(envelope) {
+                Err(e) => {
+                    self.strike(peer, format!("invalid manifest in sync: {e}"));
+                    return;
+                }
+                Ok(signed) => {
+                    if let Some(parent) = self.missing_parent(&signed) {
+                        self.strike(
+                            peer,
+                            format!("sync sent {} before its parent {parent}", signed.id),
+                        );
+                        return;
+                    }
+                    if let Err(e) = self.store_manifest(&signed, ManifestSource::Sync, peer) {
+                        tracing::error!(error = %e, "cannot store a manifest");
+                        return;
+                    }
+                }
+            }
+        }
+        if let Err(e) = self
+            .catalog
+            .set_sync_cursor(&peer.to_string(), &page.epoch, page.next)
+        {
+            tracing::error!(error = %e, "cannot record the sync cursor");
+            return;
+        }
+        if page.done {
+            self.emit(NetEvent::SyncDone(peer));
+        } else {
+            self.start_sync(peer);
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening");
+                self.emit(NetEvent::Listening(address));
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                if self.banned.contains_key(&peer_id) {
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return;
+                }
+                self.connected
+                    .insert(peer_id, endpoint.get_remote_address().clone());
+                if endpoint.is_dialer() {
+                    let addr = endpoint.get_remote_address().to_string();
+                    let _ = self
+                        .catalog
+                        .remember_peer(&peer_id.to_string(), &[addr], now_ms());
+                }
+                self.emit(NetEvent::PeerConnected(peer_id));
+                self.start_sync(peer_id);
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                self.syncing.remove(&peer_id);
+                self.connected.remove(&peer_id);
+                self.emit(NetEvent::PeerDisconnected(peer_id));
+            }
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
+            _ => {}
+        }
+    }
+
+    fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => self.on_gossip(propagation_source, message_id, &message.data),
+            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, .. }) => {
+                self.emit(NetEvent::PeerSubscribed(peer_id));
+            }
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                let addrs: Vec<String> =
+                    info.listen_addrs.iter().map(ToString::to_string).collect();
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+                let _ = self
+                    .catalog
+                    .remember_peer(&peer_id.to_string(), &addrs, now_ms());
+            }
+            BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => {
+                match message {
+                    request_response::Message::Request {
+                        request, channel, ..
+                    } => self.answer_sync(peer, request, channel),
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    } => {
+                        self.sync_in_flight.remove(&request_id);
+                        self.on_sync_page(peer, response);
+                    }
+                }
+            }
+            BehaviourEvent::Sync(request_response::Event::OutboundFailure {
+                request_id,
+                peer,
+                error,
+                ..
+            }) => {
+                self.sync_in_flight.remove(&request_id);
+                self.syncing.remove(&peer);
+                tracing::debug!(%peer, %error, "sync request failed");
+            }
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id,
+                result: QueryResult::GetProviders(result),
+                step,
+                ..
+            }) => {
+                if let Some((found, _)) = self.provider_queries.get_mut(&id)
+                    && let Ok(GetProvidersOk::FoundProviders { providers, .. }) = result
+                {
+                    found.extend(providers);
+                }
+                if step.last
+                    && let Some((found, reply)) = self.provider_queries.remove(&id)
+                {
+                    let _ = reply.send(found.iter().map(ToString::to_string).collect());
+                }
+            }
+            _ => {}
+        }
+    }
+}

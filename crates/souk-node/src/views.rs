@@ -1,0 +1,225 @@
+//! What the CLI prints and the control API returns: one set of serde types for both, so a
+//! command gives the same JSON whether it ran in-process or through a running node.
+
+use serde::{Deserialize, Serialize};
+use souk_store::{DatasetSummary, StoredDataset};
+
+use crate::PublishReport;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdView {
+    pub peer_id: String,
+    pub public_key: String,
+    /// Present while the node runs: full multiaddrs with `/p2p/<peer id>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen_addrs: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SummaryView {
+    pub id: String,
+    pub name: String,
+    pub tags: Vec<String>,
+    pub publisher: String,
+    pub created_at_ms: u64,
+    pub shard_count: u64,
+    pub size: u64,
+    pub has_key: bool,
+}
+
+impl From<&DatasetSummary> for SummaryView {
+    fn from(d: &DatasetSummary) -> Self {
+        Self {
+            id: d.id.to_hex(),
+            name: d.name.clone(),
+            tags: d.tags.clone(),
+            publisher: d.publisher.to_peer_id(),
+            created_at_ms: d.created_at_ms,
+            shard_count: d.shard_count,
+            size: d.plaintext_size,
+            has_key: d.has_key,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EncryptionView {
+    pub scheme: String,
+    pub key_commitment: String,
+    pub plaintext_commitment: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContributorView {
+    pub key: String,
+    pub weight_bps: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ParentView {
+    pub dataset: String,
+    pub share_bps: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OfferView {
+    pub price: u64,
+    pub currency: String,
+    pub rights: String,
+    pub duration_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct PolicyView {
+    pub list_price: u64,
+    pub floor_price: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatasetView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub media_type: String,
+    pub version: u32,
+    pub previous_version: Option<String>,
+    pub publisher: String,
+    pub created_at_ms: u64,
+    pub size: u64,
+    pub ciphertext_size: u64,
+    pub shard_size: u64,
+    pub shard_count: u64,
+    pub shard_root: String,
+    pub shard_list_inline: bool,
+    pub encryption: EncryptionView,
+    pub contributors: Vec<ContributorView>,
+    pub parents: Vec<ParentView>,
+    pub offers: Vec<OfferView>,
+    pub has_key: bool,
+    /// This node's private pricing, when it sells the dataset.
+    pub seller_policy: Option<PolicyView>,
+    /// Peers advertising the dataset in the DHT (only known while the node runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub providers: Option<Vec<String>>,
+}
+
+impl From<&StoredDataset> for DatasetView {
+    fn from(stored: &StoredDataset) -> Self {
+        let signed = &stored.signed;
+        let m = &signed.manifest;
+        Self {
+            id: signed.id.to_hex(),
+            name: m.name.clone(),
+            description: m.description.clone(),
+            tags: m.tags.clone(),
+            media_type: m.media_type.clone(),
+            version: m.version,
+            previous_version: m.previous_version.map(|id| id.to_hex()),
+            publisher: m.publisher.to_peer_id(),
+            created_at_ms: m.created_at_ms,
+            size: m.shards.plaintext_size,
+            ciphertext_size: m.ciphertext_size(),
+            shard_size: m.shards.shard_size,
+            shard_count: m.shards.shard_count,
+            shard_root: hex_of(&m.shards.root),
+            shard_list_inline: !m.shards.hashes.is_empty(),
+            encryption: EncryptionView {
+                scheme: "chacha20-poly1305-v1".to_owned(),
+                key_commitment: hex_of(&m.encryption.key_commitment),
+                plaintext_commitment: hex_of(&m.encryption.plaintext_commitment),
+            },
+            contributors: m
+                .contributors
+                .iter()
+                .map(|c| ContributorView {
+                    key: c.key.to_peer_id(),
+                    weight_bps: c.weight_bps,
+                })
+                .collect(),
+            parents: m
+                .parents
+                .iter()
+                .map(|p| ParentView {
+                    dataset: p.dataset.to_hex(),
+                    share_bps: p.share_bps,
+                })
+                .collect(),
+            offers: m
+                .offers
+                .iter()
+                .map(|o| OfferView {
+                    price: o.price,
+                    currency: o.currency.clone(),
+                    rights: o.rights.as_str().to_owned(),
+                    duration_secs: o.duration_secs,
+                })
+                .collect(),
+            has_key: stored.has_key,
+            seller_policy: stored.policy.map(|p| PolicyView {
+                list_price: p.list_price,
+                floor_price: p.floor_price,
+            }),
+            providers: None,
+        }
+    }
+}
+
+fn hex_of(bytes: &[u8; 32]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PublishView {
+    pub id: String,
+    pub name: String,
+    pub files: usize,
+    pub data_size: u64,
+    pub plaintext_size: u64,
+    pub ciphertext_size: u64,
+    pub shard_size: u64,
+    pub shard_count: u64,
+    pub elapsed_ms: u64,
+}
+
+impl From<&PublishReport> for PublishView {
+    fn from(r: &PublishReport) -> Self {
+        Self {
+            id: r.id.to_hex(),
+            name: r.name.clone(),
+            files: r.files,
+            data_size: r.data_size,
+            plaintext_size: r.plaintext_size,
+            ciphertext_size: r.ciphertext_size,
+            shard_size: r.shard_size,
+            shard_count: r.shard_count,
+            elapsed_ms: u64::try_from(r.elapsed.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportView {
+    pub id: String,
+    pub added: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExtractView {
+    pub id: String,
+    pub out: std::path::PathBuf,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// The body of an extract request to the API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExtractRequest {
+    pub out: std::path::PathBuf,
+}
+
+/// Every API error body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorView {
+    pub error: String,
+}
