@@ -11,14 +11,14 @@ use souk_net::NetConfig;
 use souk_net::libp2p::Multiaddr;
 use souk_net::libp2p::swarm::SwarmEvent;
 use souk_store::Catalog;
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 
 use crate::api::{ApiState, router};
 use crate::client::{API_ADDR_FILE, API_TOKEN_FILE};
 use crate::config::NetworkConfig;
 use crate::data_dir::CATALOG_FILE;
 use crate::error::random_32;
-use crate::network::{self, NetHandle, NetworkOptions};
+use crate::network::{self, NetEvent, NetHandle, NetworkOptions};
 use crate::{Node, NodeError};
 
 /// How long start-up waits for the transports to report their listen addresses.
@@ -92,6 +92,17 @@ pub async fn start(
     network: &NetworkConfig,
     net: NetConfig,
 ) -> Result<Daemon, NodeError> {
+    start_observed(root, network, net, broadcast::channel(1024).0).await
+}
+
+/// Like [`start`], reporting network events to `events` from the very first one (subscribe
+/// before calling to miss none).
+pub async fn start_observed(
+    root: &Path,
+    network: &NetworkConfig,
+    net: NetConfig,
+    events: broadcast::Sender<NetEvent>,
+) -> Result<Daemon, NodeError> {
     let node = Node::open(root).await?;
     let listen = parse_addrs(&network.listen)?;
     let bootstrap = parse_addrs(&network.bootstrap)?;
@@ -148,7 +159,7 @@ pub async fn start(
         sync_interval: Duration::from_secs(network.sync_interval_secs),
         net,
     };
-    let (handle, net_task) = network::spawn(swarm, catalog, options)?;
+    let (handle, net_task) = network::spawn(swarm, catalog, options, events)?;
 
     let token = load_or_create_token(root)?;
     let listener = tokio::net::TcpListener::bind(api_listen)

@@ -177,6 +177,7 @@ pub(crate) fn spawn(
     mut swarm: Swarm<Behaviour>,
     catalog: Catalog,
     options: NetworkOptions,
+    events: broadcast::Sender<NetEvent>,
 ) -> Result<(NetHandle, tokio::task::JoinHandle<()>), NodeError> {
     for addr in &options.listen {
         swarm
@@ -184,7 +185,6 @@ pub(crate) fn spawn(
             .map_err(|e| NodeError::Invalid(format!("cannot listen on {addr}: {e}")))?;
     }
     let (commands, receiver) = mpsc::channel(256);
-    let (events, _) = broadcast::channel(1024);
     let mut service = Service {
         swarm,
         catalog,

@@ -1,0 +1,163 @@
+//! Starting real Souk nodes on 127.0.0.1 in one process, and waiting on what they report.
+
+use std::future::Future;
+use std::time::Duration;
+
+use souk_node::network::{NetEvent, PeerInfo};
+use souk_node::{Daemon, DatasetSpec, NetConfig, NetworkConfig, Node};
+use tempfile::TempDir;
+use tokio::sync::broadcast;
+
+/// Longest any wait in these tests may take before it fails.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+pub struct TestNode {
+    pub dir: TempDir,
+    pub daemon: Daemon,
+    pub events: broadcast::Receiver<NetEvent>,
+}
+
+pub fn network_config(bootstrap: &[String]) -> NetworkConfig {
+    NetworkConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".to_owned()],
+        bootstrap: bootstrap.to_vec(),
+        api_listen: "127.0.0.1:0".to_owned(),
+        ..NetworkConfig::default()
+    }
+}
+
+pub fn net_config() -> NetConfig {
+    NetConfig {
+        gossip_heartbeat: Duration::from_millis(200),
+        gossip_heartbeat_initial_delay: Duration::from_millis(50),
+        ..NetConfig::default()
+    }
+}
+
+/// Starts a node in `dir` (initialising it if needed), listening on 127.0.0.1.
+pub async fn start_in(dir: TempDir, bootstrap: &[String]) -> TestNode {
+    if !dir.path().join("node.key").exists() {
+        souk_node::data_dir::init(dir.path()).expect("init");
+    }
+    let (sender, events) = broadcast::channel(4096);
+    let daemon = souk_node::daemon::start_observed(
+        dir.path(),
+        &network_config(bootstrap),
+        net_config(),
+        sender,
+    )
+    .await
+    .expect("start node");
+    TestNode {
+        dir,
+        daemon,
+        events,
+    }
+}
+
+pub async fn start(bootstrap: &[String]) -> TestNode {
+    start_in(tempfile::tempdir().expect("tempdir"), bootstrap).await
+}
+
+impl TestNode {
+    pub fn addr(&self) -> String {
+        self.daemon.listen_addrs[0].clone()
+    }
+
+    pub fn client(&self) -> souk_node::client::ApiClient {
+        souk_node::client::ApiClient::new(self.daemon.api_addr, self.daemon.token().to_owned())
+    }
+
+    /// Waits for the first event `pick` accepts.
+    pub async fn wait_for<T>(
+        &mut self,
+        what: &str,
+        mut pick: impl FnMut(&NetEvent) -> Option<T>,
+    ) -> T {
+        let events = &mut self.events;
+        tokio::time::timeout(DEADLINE, async {
+            loop {
+                match events.recv().await {
+                    Ok(event) => {
+                        if let Some(found) = pick(&event) {
+                            return found;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => panic!("node stopped"),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+    }
+
+    pub async fn peers(&self) -> Vec<PeerInfo> {
+        self.daemon.net().peers().await
+    }
+
+    /// Publishes a small dataset through the node's API; returns its id.
+    pub async fn publish(&self, name: &str, bytes: &[u8]) -> String {
+        self.publish_derived(name, bytes, &[]).await
+    }
+
+    /// Publishes a dataset with `parents` ("ID=BPS") through the node's API; returns its id.
+    pub async fn publish_derived(&self, name: &str, bytes: &[u8], parents: &[String]) -> String {
+        let file = self.dir.path().join(format!("{name}.bin"));
+        std::fs::write(&file, bytes).expect("write");
+        let client = self.client();
+        let spec = DatasetSpec {
+            paths: vec![file],
+            name: Some(name.to_owned()),
+            price: Some(10),
+            parents: parents.to_vec(),
+            ..Default::default()
+        };
+        tokio::task::spawn_blocking(move || {
+            client.post::<_, souk_node::views::PublishView>("/v1/publish", &spec)
+        })
+        .await
+        .expect("join")
+        .expect("publish")
+        .id
+    }
+
+    pub async fn shutdown(self) -> TempDir {
+        self.daemon.shutdown().await;
+        self.dir
+    }
+}
+
+/// Polls `check` on node state until it holds; for conditions no event announces (such as a
+/// gossip mesh being formed).
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let waited = tokio::time::timeout(DEADLINE, async {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            tick.tick().await;
+            if check().await {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "timed out waiting for {what}");
+}
+
+/// Datasets in a stopped node's catalog.
+pub async fn catalog_ids(dir: &std::path::Path) -> Vec<String> {
+    let node = Node::open(dir).await.expect("open");
+    let ids = node
+        .datasets(None)
+        .expect("list")
+        .iter()
+        .map(|d| d.id.to_hex())
+        .collect();
+    node.shutdown().await;
+    ids
+}

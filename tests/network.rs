@@ -1,0 +1,286 @@
+//! Real nodes on 127.0.0.1: gossip across a line of nodes, catch-up sync for late joiners,
+//! restarts, bad peers, and the control API's token.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use souk_crypto::{NodeKey, SignedManifest, envelope};
+use souk_net::libp2p::gossipsub;
+use souk_net::libp2p::swarm::SwarmEvent;
+use souk_net::libp2p::{Multiaddr, PeerId};
+use souk_net::{BehaviourEvent, manifest_topic};
+use souk_network_tests::{DEADLINE, catalog_ids, eventually, net_config, start, start_in};
+use souk_node::NodeError;
+use souk_node::network::{ManifestSource, NetEvent};
+use souk_node::views::SummaryView;
+use souk_types::{
+    Contributor, Encryption, EncryptionScheme, MEDIA_TYPE_FILES, Manifest, ShardSet, TOTAL_BPS,
+};
+
+fn stored(id: &str) -> impl FnMut(&NetEvent) -> Option<(ManifestSource, PeerId)> + '_ {
+    move |event| match event {
+        NetEvent::ManifestStored {
+            id: got,
+            source,
+            from,
+        } if got.to_hex() == id => Some((*source, *from)),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manifest_published_on_a_reaches_c_through_b_by_gossip() {
+    let a = start(&[]).await;
+    let b = start(&[a.addr()]).await;
+    let mut c = start(&[b.addr()]).await;
+    let (a_id, c_id) = (a.daemon.peer_id.clone(), c.daemon.peer_id.clone());
+    eventually("B to mesh with A and C", || async {
+        let peers = b.peers().await;
+        [&a_id, &c_id]
+            .iter()
+            .all(|id| peers.iter().any(|p| &&p.peer_id == id && p.in_mesh))
+    })
+    .await;
+
+    let id = a.publish("line", b"through the line").await;
+    let (source, from) = c.wait_for("C to store A's manifest", stored(&id)).await;
+    assert_eq!(source, ManifestSource::Gossip);
+    assert_eq!(from.to_string(), b.daemon.peer_id, "C heard it from B");
+
+    // A advertised itself as the provider; C finds it through the DHT.
+    let dataset = id.parse().expect("id");
+    eventually("C to find A as provider", || async {
+        c.daemon.net().providers(dataset).await.contains(&a_id)
+    })
+    .await;
+    for node in [a, b, c] {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_joiner_catches_up_by_sync_and_restarts_with_catalog_and_peers() {
+    let a = start(&[]).await;
+    let parent = a.publish("parent", b"parent data").await;
+    let child = a
+        .publish_derived("child", b"child data", &[format!("{parent}=2500")])
+        .await;
+    let other = a.publish("other", b"other data").await;
+
+    // D joins after all three were published: nobody was there to gossip them to.
+    let mut d = start(&[a.addr()]).await;
+    let mut learned = Vec::new();
+    while learned.len() < 3 {
+        let (id, source) = d
+            .wait_for("D to sync A's catalog", |e| match e {
+                NetEvent::ManifestStored { id, source, .. } => Some((id.to_hex(), *source)),
+                _ => None,
+            })
+            .await;
+        assert_eq!(source, ManifestSource::Sync);
+        learned.push(id);
+    }
+    // Pages come in A's insertion order: the parent before its child.
+    let position = |id: &String| learned.iter().position(|x| x == id).expect("learned");
+    assert!(position(&parent) < position(&child));
+    assert!(learned.contains(&other));
+
+    // Restarted without any bootstrap address, D keeps its catalog and redials A.
+    let a_peer: PeerId = a.daemon.peer_id.parse().expect("peer id");
+    let dir = d.shutdown().await;
+    let mut ids = catalog_ids(dir.path()).await;
+    ids.sort();
+    let mut expected = vec![parent, child, other];
+    expected.sort();
+    assert_eq!(ids, expected);
+    let mut d = start_in(dir, &[]).await;
+    d.wait_for("D to redial A", |e| {
+        matches!(e, NetEvent::PeerConnected(p) if *p == a_peer).then_some(())
+    })
+    .await;
+    // Its cursor was kept: a new sync brings nothing twice (the catalog stays at 3).
+    d.wait_for("D's sync with A to end", |e| {
+        matches!(e, NetEvent::SyncDone(p) if *p == a_peer).then_some(())
+    })
+    .await;
+    assert_eq!(catalog_count(&d).await, 3);
+    d.shutdown().await;
+    a.shutdown().await;
+}
+
+async fn catalog_count(node: &souk_network_tests::TestNode) -> usize {
+    let client = node.client();
+    tokio::task::spawn_blocking(move || client.get::<Vec<SummaryView>>("/v1/datasets"))
+        .await
+        .expect("join")
+        .expect("list")
+        .len()
+}
+
+fn manifest_by(key: &NodeKey, weight_bps: u32, salt: u8) -> Manifest {
+    Manifest {
+        name: format!("attack {salt}"),
+        description: String::new(),
+        tags: Vec::new(),
+        media_type: MEDIA_TYPE_FILES.to_owned(),
+        version: 1,
+        previous_version: None,
+        publisher: key.public(),
+        created_at_ms: 1,
+        encryption: Encryption {
+            scheme: EncryptionScheme::ChaCha20Poly1305V1,
+            key_commitment: [salt; 32],
+            plaintext_commitment: [salt; 32],
+        },
+        shards: ShardSet {
+            shard_size: 4096,
+            shard_count: 1,
+            plaintext_size: 100,
+            root: [salt; 32],
+            hashes: vec![[salt; 32]],
+        },
+        contributors: vec![Contributor {
+            key: key.public(),
+            weight_bps,
+        }],
+        parents: Vec::new(),
+        offers: Vec::new(),
+    }
+}
+
+/// Payloads a hostile peer gossips, each of a different kind of invalid.
+fn invalid_payloads(key: &NodeKey) -> Vec<(&'static str, Vec<u8>)> {
+    let valid = SignedManifest::sign(key, manifest_by(key, TOTAL_BPS, 1)).expect("sign");
+    let mut bad_signature = valid.envelope.clone();
+    let last = bad_signature.len() - 1;
+    bad_signature[last] ^= 0x01;
+    let bad_weights = envelope::seal(
+        key,
+        "manifest",
+        souk_proto::encode_manifest(&manifest_by(key, TOTAL_BPS - 1, 2)),
+    );
+    vec![
+        ("malformed bytes", vec![0xff; 300]),
+        ("bad signature", bad_signature),
+        ("oversize", vec![0x0a; 63_000]),
+        ("bad weights", bad_weights),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_manifests_are_rejected_not_stored_not_relayed_and_cost_score() {
+    let mut b = start(&[]).await;
+    let mut c = start(&[b.addr()]).await;
+    let b_peer: PeerId = b.daemon.peer_id.parse().expect("peer id");
+    let b_addr: Multiaddr = b.addr().parse().expect("addr");
+    let mut attackers = Vec::new();
+    for (i, (kind, payload)) in invalid_payloads(&NodeKey::from_seed([9; 32]))
+        .into_iter()
+        .enumerate()
+    {
+        let mut seed = [0u8; 32];
+        seed[0] = 100 + i as u8;
+        let mut swarm = souk_net::build_swarm(seed, &net_config()).expect("swarm");
+        let attacker = *swarm.local_peer_id();
+        swarm.dial(b_addr.clone()).expect("dial");
+        tokio::time::timeout(DEADLINE, async {
+            loop {
+                if let SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(
+                    gossipsub::Event::Subscribed { peer_id, .. },
+                )) = swarm.select_next_some().await
+                    && peer_id == b_peer
+                {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("B subscribed");
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(manifest_topic(), payload)
+            .expect("publish");
+        attackers.push(tokio::spawn(async move {
+            loop {
+                swarm.select_next_some().await;
+            }
+        }));
+        let reason = b
+            .wait_for(kind, |e| match e {
+                NetEvent::Rejected { from, reason } if *from == attacker => Some(reason.clone()),
+                _ => None,
+            })
+            .await;
+        assert!(reason.contains("invalid manifest"), "{kind}: {reason}");
+        let attacker_id = attacker.to_string();
+        eventually("the attacker's score to drop", || async {
+            b.peers()
+                .await
+                .iter()
+                .find(|p| p.peer_id == attacker_id)
+                .is_none_or(|p| p.gossip_score.is_some_and(|s| s < 0.0))
+        })
+        .await;
+    }
+
+    // An honest publisher's manifest still flows B -> C, and it is all C ever stored.
+    let a = start(&[b.addr()]).await;
+    let a_id = a.daemon.peer_id.clone();
+    let c_id = c.daemon.peer_id.clone();
+    eventually("B to mesh with A and C", || async {
+        let peers = b.peers().await;
+        [&a_id, &c_id]
+            .iter()
+            .all(|id| peers.iter().any(|p| &&p.peer_id == id && p.in_mesh))
+    })
+    .await;
+    let id = a.publish("honest", b"honest data").await;
+    c.wait_for("C to store the honest manifest", stored(&id))
+        .await;
+    assert_eq!(catalog_count(&c).await, 1);
+    assert_eq!(catalog_count(&b).await, 1);
+    while let Ok(event) = c.events.try_recv() {
+        assert!(
+            !matches!(event, NetEvent::Rejected { .. }),
+            "B relayed garbage: {event:?}"
+        );
+    }
+    for attacker in attackers {
+        attacker.abort();
+    }
+    for node in [a, b, c] {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_refuses_requests_without_the_token() {
+    let a = start(&[]).await;
+    let addr = a.daemon.api_addr;
+    let good = a.client();
+    let wrong = souk_node::client::ApiClient::new(addr, "0".repeat(64));
+    let (status, wrong_result, good_result) = tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        let status = agent
+            .get(format!("http://{addr}/v1/datasets"))
+            .call()
+            .expect("request")
+            .status();
+        (
+            status,
+            wrong.get::<Vec<SummaryView>>("/v1/datasets"),
+            good.get::<Vec<SummaryView>>("/v1/datasets"),
+        )
+    })
+    .await
+    .expect("join");
+    assert_eq!(status.as_u16(), 401);
+    assert!(matches!(wrong_result, Err(NodeError::Api(ref m)) if m.contains("bearer token")));
+    assert_eq!(good_result.expect("authorised").len(), 0);
+    a.shutdown().await;
+}
