@@ -1,0 +1,178 @@
+//! End to end with real `souk node run` processes on 127.0.0.1: gossip across a line, a late
+//! joiner, kill -9 and restart, providers, clean shutdown on SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{node, souk, souk_command};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+struct NodeProcess {
+    child: Child,
+    listen: Vec<String>,
+}
+
+impl NodeProcess {
+    fn start(dir: &Path, bootstrap: &[String]) -> Self {
+        let mut cmd = souk_command(dir);
+        cmd.args(["node", "run", "--listen", "/ip4/127.0.0.1/tcp/0"]);
+        for addr in bootstrap {
+            cmd.args(["--bootstrap", addr]);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn souk node run");
+        let stdout = child.stdout.take().expect("stdout");
+        let (lines, received) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut listen = Vec::new();
+        loop {
+            let line = received
+                .recv_timeout(DEADLINE)
+                .expect("the node printed its addresses");
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                listen.push(addr.to_owned());
+            }
+            if line.starts_with("control API on") {
+                break;
+            }
+        }
+        Self { child, listen }
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        self.child.wait().expect("wait")
+    }
+
+    fn kill_9(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("wait");
+    }
+}
+
+/// Polls `souk` on `dir` until `check` accepts its JSON output.
+fn wait_until(dir: &Path, args: &[&str], what: &str, check: impl Fn(&serde_json::Value) -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < DEADLINE {
+        let run = souk(dir, args);
+        if run.status.success() && check(&run.json()) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn has_dataset(id: &str) -> impl Fn(&serde_json::Value) -> bool + '_ {
+    move |list| {
+        list.as_array()
+            .is_some_and(|l| l.iter().any(|d| d["id"].as_str() == Some(id)))
+    }
+}
+
+#[test]
+fn three_processes_exchange_a_dataset_and_a_late_fourth_catches_up() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let dirs: Vec<PathBuf> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|n| node(base.path(), n))
+        .collect();
+    let a = NodeProcess::start(&dirs[0], &[]);
+    let b = NodeProcess::start(&dirs[1], &a.listen);
+    let c = NodeProcess::start(&dirs[2], &b.listen);
+
+    let id_json = souk(&dirs[0], &["id", "--json"]).json();
+    assert_eq!(
+        id_json["listen_addrs"].as_array().map(Vec::len),
+        Some(a.listen.len())
+    );
+    let a_peer = id_json["peer_id"].as_str().expect("peer id").to_owned();
+
+    // Publishing goes through A's API (A holds its store) and out by gossip.
+    let file = base.path().join("readings.csv");
+    std::fs::write(&file, "t,v\n1,2\n".repeat(1000)).expect("write");
+    let published = souk(
+        &dirs[0],
+        &[
+            "publish",
+            file.to_str().expect("utf8"),
+            "--name",
+            "readings",
+            "--json",
+        ],
+    );
+    let id = published.json()["id"].as_str().expect("id").to_owned();
+    wait_until(
+        &dirs[2],
+        &["datasets", "--json"],
+        "C to learn the dataset",
+        has_dataset(&id),
+    );
+    wait_until(
+        &dirs[2],
+        &["show", &id, "--json"],
+        "C to find A as provider",
+        |d| {
+            d["providers"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|x| x.as_str() == Some(a_peer.as_str())))
+        },
+    );
+
+    // D starts after the publication and catches up by sync.
+    let d = NodeProcess::start(&dirs[3], &c.listen);
+    wait_until(
+        &dirs[3],
+        &["datasets", "--json"],
+        "D to catch up",
+        has_dataset(&id),
+    );
+
+    // kill -9: the catalog and known peers survive; without bootstrap flags D redials them.
+    d.kill_9();
+    let offline = souk(&dirs[3], &["datasets", "--json"]);
+    assert!(
+        has_dataset(&id)(&offline.json()),
+        "catalog lost after kill -9"
+    );
+    let d = NodeProcess::start(&dirs[3], &[]);
+    wait_until(
+        &dirs[3],
+        &["peers", "--json"],
+        "D to redial its peers",
+        |p| p.as_array().is_some_and(|l| !l.is_empty()),
+    );
+    souk(&dirs[3], &["node", "run"]).fails_with("already running");
+
+    for process in [a, b, c, d] {
+        let status = process.terminate();
+        assert!(status.success(), "node exited with {status}");
+    }
+    for dir in &dirs {
+        assert!(
+            !dir.join("api").exists(),
+            "api file left after a clean shutdown"
+        );
+    }
+    souk(&dirs[0], &["peers"]).fails_with("no node is running");
+}
