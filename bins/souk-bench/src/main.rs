@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+mod propagation;
+
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use futures::{StreamExt, TryStreamExt};
@@ -38,6 +40,17 @@ enum Bench {
         #[arg(long, default_value_t = 1024)]
         size_mib: u64,
         /// Print only the JSON line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Time from announcing a manifest to its arrival in every catalog, over real nodes on
+    /// 127.0.0.1 in this process.
+    Propagation {
+        #[arg(long, default_value_t = 10)]
+        nodes: usize,
+        /// Peers each new node bootstraps to (earlier nodes, chosen by a fixed rule).
+        #[arg(long, default_value_t = 3)]
+        degree: usize,
         #[arg(long)]
         json: bool,
     },
@@ -67,8 +80,20 @@ enum PhaseKind {
 const CHUNK: usize = 1 << 20;
 
 fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match Cli::parse().bench {
         Bench::Publish { size_mib, json } => publish_bench(size_mib, json),
+        Bench::Propagation {
+            nodes,
+            degree,
+            json,
+        } => propagation::run(nodes, degree, json),
         Bench::Phase {
             kind,
             threads,
@@ -270,7 +295,7 @@ fn mib_per_sec(phase: &Value) -> f64 {
     bytes / secs / (1024.0 * 1024.0)
 }
 
-fn round2(x: f64) -> f64 {
+pub(crate) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 

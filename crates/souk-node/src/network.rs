@@ -32,6 +32,8 @@ pub enum ManifestSource {
 #[derive(Debug, Clone)]
 pub enum NetEvent {
     Listening(Multiaddr),
+    /// This node gossiped a manifest (published here, imported, or re-announced).
+    Announced(DatasetId),
     PeerConnected(PeerId),
     PeerDisconnected(PeerId),
     /// A peer joined the manifest topic.
@@ -281,6 +283,7 @@ impl Service {
                 provide,
             } => {
                 self.publish(envelope);
+                self.emit(NetEvent::Announced(id));
                 if !provide {
                     return;
                 }
