@@ -33,7 +33,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 pub fn run(nodes: usize, degree: usize, quiet: bool) -> anyhow::Result<()> {
     anyhow::ensure!(nodes >= 2, "need at least 2 nodes");
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let base = tempfile::tempdir()?;
         let net = NetConfig::default();
@@ -48,7 +50,11 @@ pub fn run(nodes: usize, degree: usize, quiet: bool) -> anyhow::Result<()> {
             // spread over the line, so the graph is connected with no hub.
             let mut bootstrap: Vec<String> = (1..=degree.min(i))
                 .map(|k| i - (k * k).min(i))
-                .map(|j| daemons.get(j).map(|d: &souk_node::Daemon| d.listen_addrs[0].clone()))
+                .map(|j| {
+                    daemons
+                        .get(j)
+                        .map(|d: &souk_node::Daemon| d.listen_addrs[0].clone())
+                })
                 .collect::<Option<_>>()
                 .unwrap_or_default();
             bootstrap.dedup();
@@ -65,7 +71,10 @@ pub fn run(nodes: usize, degree: usize, quiet: bool) -> anyhow::Result<()> {
             receivers.push(receiver);
         }
         if !quiet {
-            eprintln!("{nodes} nodes up in {:.1} s; waiting for gossip meshes", started.elapsed().as_secs_f64());
+            eprintln!(
+                "{nodes} nodes up in {:.1} s; waiting for gossip meshes",
+                started.elapsed().as_secs_f64()
+            );
         }
         // Every node must have a mesh peer before the announcement; then let a few heartbeats
         // settle the meshes.
@@ -81,7 +90,8 @@ pub fn run(nodes: usize, degree: usize, quiet: bool) -> anyhow::Result<()> {
         let publisher = &daemons[0];
         let file = base.path().join("payload.bin");
         std::fs::write(&file, vec![7u8; 4096])?;
-        let client = souk_node::client::ApiClient::new(publisher.api_addr, publisher.token().to_owned());
+        let client =
+            souk_node::client::ApiClient::new(publisher.api_addr, publisher.token().to_owned());
         let spec = DatasetSpec {
             paths: vec![file],
             name: Some("propagation".into()),
@@ -108,7 +118,9 @@ pub fn run(nodes: usize, degree: usize, quiet: bool) -> anyhow::Result<()> {
                 let id = id.clone();
                 tokio::spawn(async move {
                     while let Some(event) = next_event(&mut events, deadline).await {
-                        if let NetEvent::ManifestStored { id: got, source, .. } = event
+                        if let NetEvent::ManifestStored {
+                            id: got, source, ..
+                        } = event
                             && got.to_hex() == id
                         {
                             return Some((Instant::now(), source));
@@ -131,7 +143,10 @@ pub fn run(nodes: usize, degree: usize, quiet: bool) -> anyhow::Result<()> {
         }
         latencies.sort_by(f64::total_cmp);
         let heartbeat_ms = heartbeat.as_secs_f64() * 1000.0;
-        let within = latencies.iter().filter(|l| **l <= 3.0 * heartbeat_ms).count();
+        let within = latencies
+            .iter()
+            .filter(|l| **l <= 3.0 * heartbeat_ms)
+            .count();
         let others = nodes - 1;
         println!(
             "{}",
