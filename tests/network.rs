@@ -180,7 +180,12 @@ async fn invalid_manifests_are_rejected_not_stored_not_relayed_and_cost_score() 
     {
         let mut seed = [0u8; 32];
         seed[0] = 100 + i as u8;
-        let mut swarm = souk_net::build_swarm(seed, &net_config()).expect("swarm");
+        let mut swarm = souk_net::build_swarm(
+            seed,
+            &net_config(),
+            &mut souk_net::MetricsRegistry::default(),
+        )
+        .expect("swarm");
         let attacker = *swarm.local_peer_id();
         swarm.dial(b_addr.clone()).expect("dial");
         tokio::time::timeout(DEADLINE, async {

@@ -40,6 +40,7 @@ pub fn run(nodes: usize, degree: usize, quiet: bool) -> anyhow::Result<()> {
         let base = tempfile::tempdir()?;
         let net = NetConfig::default();
         let heartbeat = net.gossip_heartbeat;
+        let net_mesh_n = net.gossip_mesh_n;
         let mut daemons = Vec::with_capacity(nodes);
         let mut receivers = Vec::with_capacity(nodes);
         let started = Instant::now();
@@ -141,6 +142,13 @@ pub fn run(nodes: usize, degree: usize, quiet: bool) -> anyhow::Result<()> {
                 }
             }
         }
+        // Every copy a node received beyond the first is a duplicate.
+        let mut counters = souk_node::network::GossipCounters::default();
+        for daemon in &daemons {
+            let c = daemon.net().gossip_counters().await;
+            counters.received += c.received;
+            counters.unique += c.unique;
+        }
         latencies.sort_by(f64::total_cmp);
         let heartbeat_ms = heartbeat.as_secs_f64() * 1000.0;
         let within = latencies
@@ -163,6 +171,12 @@ pub fn run(nodes: usize, degree: usize, quiet: bool) -> anyhow::Result<()> {
                 "p99_ms": round2(percentile(&latencies, 99.0)),
                 "max_ms": round2(latencies.last().copied().unwrap_or(f64::NAN)),
                 "within_3_heartbeats": round2(within as f64 / others as f64),
+                "gossip_copies_received": counters.received,
+                "gossip_deliveries": counters.unique,
+                "duplicates_per_delivery": round2(
+                    (counters.received - counters.unique) as f64 / counters.unique.max(1) as f64
+                ),
+                "mesh_n": net_mesh_n,
             })
         );
         for daemon in daemons {

@@ -10,6 +10,8 @@ use libp2p::{
     request_response, tcp, yamux,
 };
 
+use prometheus_client::registry::Registry;
+
 use crate::codec::{SYNC_PROTOCOL, SyncCodec};
 
 /// Gossipsub topic of manifest announcements.
@@ -39,6 +41,8 @@ pub struct NetConfig {
     pub max_established_per_peer: u32,
     pub max_pending_incoming: u32,
     pub gossip_heartbeat: Duration,
+    /// Peers a node keeps in its gossip mesh (gossipsub's D).
+    pub gossip_mesh_n: usize,
     /// Delay before the first heartbeat; short in tests so meshes form quickly.
     pub gossip_heartbeat_initial_delay: Duration,
     pub request_timeout: Duration,
@@ -52,6 +56,7 @@ impl Default for NetConfig {
             max_established_per_peer: 2,
             max_pending_incoming: 64,
             gossip_heartbeat: Duration::from_secs(1),
+            gossip_mesh_n: 6,
             gossip_heartbeat_initial_delay: Duration::from_millis(500),
             request_timeout: Duration::from_secs(20),
             idle_connection_timeout: Duration::from_secs(120),
@@ -108,10 +113,18 @@ fn score_params() -> (PeerScoreParams, PeerScoreThresholds) {
 }
 
 impl Behaviour {
-    fn new(key: &identity::Keypair, config: &NetConfig) -> Result<Self, NetError> {
+    fn new(
+        key: &identity::Keypair,
+        config: &NetConfig,
+        metrics: &mut Registry,
+    ) -> Result<Self, NetError> {
         let peer_id = key.public().to_peer_id();
         let gossip_config = gossipsub::ConfigBuilder::default()
             .heartbeat_interval(config.gossip_heartbeat)
+            .mesh_n(config.gossip_mesh_n)
+            .mesh_n_low(config.gossip_mesh_n.saturating_sub(1).max(1))
+            .mesh_n_high(config.gossip_mesh_n * 2)
+            .mesh_outbound_min((config.gossip_mesh_n / 3).min(2))
             .heartbeat_initial_delay(config.gossip_heartbeat_initial_delay)
             .validation_mode(ValidationMode::Strict)
             .validate_messages()
@@ -124,7 +137,8 @@ impl Behaviour {
             .map_err(|e| NetError::Gossipsub(e.to_string()))?;
         let mut gossipsub =
             gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)
-                .map_err(|e| NetError::Gossipsub(e.to_owned()))?;
+                .map_err(|e| NetError::Gossipsub(e.to_owned()))?
+                .with_metrics(metrics, gossipsub::MetricsConfig::default());
         let (params, thresholds) = score_params();
         gossipsub
             .with_peer_score(params, thresholds)
@@ -164,12 +178,17 @@ impl Behaviour {
     }
 }
 
-/// A swarm on TCP and QUIC under the node's ed25519 key (its 32-byte secret seed).
-pub fn build_swarm(seed: [u8; 32], config: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
+/// A swarm on TCP and QUIC under the node's ed25519 key (its 32-byte secret seed), recording
+/// gossipsub's counters in `metrics`.
+pub fn build_swarm(
+    seed: [u8; 32],
+    config: &NetConfig,
+    metrics: &mut Registry,
+) -> Result<Swarm<Behaviour>, NetError> {
     let mut seed = seed;
     let keypair = identity::Keypair::ed25519_from_bytes(&mut seed)
         .map_err(|e| NetError::Key(e.to_string()))?;
-    let behaviour = Behaviour::new(&keypair, config)?;
+    let behaviour = Behaviour::new(&keypair, config, metrics)?;
     let idle = config.idle_connection_timeout;
     Ok(SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()

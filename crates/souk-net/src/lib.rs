@@ -16,3 +16,4 @@ pub use behaviour::{
 };
 pub use codec::{MAX_SYNC_PAGE, ProstCodec, SYNC_PROTOCOL, SyncCodec};
 pub use libp2p;
+pub use prometheus_client::registry::Registry as MetricsRegistry;

@@ -91,6 +91,7 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/v1/id", get(id))
         .route("/v1/peers", get(peers))
+        .route("/v1/metrics", get(metrics))
         .route("/v1/datasets", get(datasets))
         .route("/v1/datasets/{id}", get(show))
         .route("/v1/datasets/{id}/manifest", get(export))
@@ -112,6 +113,11 @@ async fn id(State(state): State<Arc<ApiState>>) -> Json<IdView> {
 
 async fn peers(State(state): State<Arc<ApiState>>) -> Json<Vec<crate::network::PeerInfo>> {
     Json(state.net.peers().await)
+}
+
+/// gossipsub's counters, in Prometheus text format.
+async fn metrics(State(state): State<Arc<ApiState>>) -> String {
+    state.net.metrics().await
 }
 
 #[derive(Debug, Deserialize)]

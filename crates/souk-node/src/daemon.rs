@@ -112,7 +112,8 @@ pub async fn start_observed(
         .map_err(|_| NodeError::Invalid(format!("{:?} is not an IP:port", network.api_listen)))?;
     let mut net = net;
     net.max_established_total = network.max_connections;
-    let mut swarm = souk_net::build_swarm(*node.key().seed(), &net)
+    let mut metrics = souk_net::MetricsRegistry::default();
+    let mut swarm = souk_net::build_swarm(*node.key().seed(), &net, &mut metrics)
         .map_err(|e| NodeError::Invalid(e.to_string()))?;
     let peer_id = swarm.local_peer_id().to_string();
 
@@ -159,7 +160,7 @@ pub async fn start_observed(
         sync_interval: Duration::from_secs(network.sync_interval_secs),
         net,
     };
-    let (handle, net_task) = network::spawn(swarm, catalog, options, events)?;
+    let (handle, net_task) = network::spawn(swarm, metrics, catalog, options, events)?;
 
     let token = load_or_create_token(root)?;
     let listener = tokio::net::TcpListener::bind(api_listen)

@@ -12,7 +12,9 @@ use souk_net::libp2p::kad::{self, GetProvidersOk, QueryId, QueryResult};
 use souk_net::libp2p::request_response::{self, OutboundRequestId};
 use souk_net::libp2p::swarm::SwarmEvent;
 use souk_net::libp2p::{Multiaddr, PeerId, Swarm, identify, multiaddr::Protocol};
-use souk_net::{Behaviour, BehaviourEvent, MAX_SYNC_PAGE, NetConfig, manifest_topic};
+use souk_net::{
+    Behaviour, BehaviourEvent, MANIFEST_TOPIC, MAX_SYNC_PAGE, NetConfig, manifest_topic,
+};
 use souk_proto::v1;
 use souk_store::{Catalog, NewDataset};
 use souk_types::DatasetId;
@@ -82,7 +84,36 @@ pub(crate) enum NetCommand {
     ListenAddrs {
         reply: oneshot::Sender<Vec<String>>,
     },
+    Metrics {
+        reply: oneshot::Sender<String>,
+    },
     Shutdown,
+}
+
+/// Gossip messages this node received on the manifest topic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GossipCounters {
+    /// Every copy received, duplicates included.
+    pub received: u64,
+    /// Distinct messages received.
+    pub unique: u64,
+}
+
+impl GossipCounters {
+    /// Reads the counters from gossipsub's Prometheus text exposition.
+    pub fn from_metrics(text: &str) -> Self {
+        let value = |name: &str| {
+            text.lines()
+                .filter(|l| l.starts_with(name) && l.contains(MANIFEST_TOPIC))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .map(|v| v as u64)
+                .sum()
+        };
+        Self {
+            received: value("topic_msg_recv_counts_unfiltered_total"),
+            unique: value("topic_msg_recv_counts_total"),
+        }
+    }
 }
 
 /// Sending side of the network task.
@@ -128,6 +159,17 @@ impl NetHandle {
             .unwrap_or_default()
     }
 
+    /// gossipsub's counters in Prometheus text format.
+    pub async fn metrics(&self) -> String {
+        self.ask(|reply| NetCommand::Metrics { reply })
+            .await
+            .unwrap_or_default()
+    }
+
+    pub async fn gossip_counters(&self) -> GossipCounters {
+        GossipCounters::from_metrics(&self.metrics().await)
+    }
+
     /// Full multiaddrs (with `/p2p/<peer id>`) this node listens on.
     pub async fn listen_addrs(&self) -> Vec<String> {
         self.ask(|reply| NetCommand::ListenAddrs { reply })
@@ -162,6 +204,7 @@ const PEERS_REMEMBERED: usize = 64;
 
 struct Service {
     swarm: Swarm<Behaviour>,
+    metrics: souk_net::MetricsRegistry,
     catalog: Catalog,
     events: broadcast::Sender<NetEvent>,
     options: NetworkOptions,
@@ -177,6 +220,7 @@ struct Service {
 /// Starts the network task on `swarm`, which must use this node's key.
 pub(crate) fn spawn(
     mut swarm: Swarm<Behaviour>,
+    metrics: souk_net::MetricsRegistry,
     catalog: Catalog,
     options: NetworkOptions,
     events: broadcast::Sender<NetEvent>,
@@ -189,6 +233,7 @@ pub(crate) fn spawn(
     let (commands, receiver) = mpsc::channel(256);
     let mut service = Service {
         swarm,
+        metrics,
         catalog,
         events: events.clone(),
         options,
@@ -324,6 +369,12 @@ impl Service {
                     .map(|a| a.clone().with(Protocol::P2p(me)).to_string())
                     .collect();
                 let _ = reply.send(addrs);
+            }
+            NetCommand::Metrics { reply } => {
+                let mut text = String::new();
+                if prometheus_client::encoding::text::encode(&mut text, &self.metrics).is_ok() {
+                    let _ = reply.send(text);
+                }
             }
             NetCommand::Shutdown => {}
         }
