@@ -152,7 +152,7 @@ pub async fn start_observed(
         ));
     }
 
-    let catalog = Catalog::open(&root.join(CATALOG_FILE))?;
+    let catalog = Catalog::open_for_network(&root.join(CATALOG_FILE))?;
     let options = NetworkOptions {
         listen: Vec::new(),
         bootstrap,

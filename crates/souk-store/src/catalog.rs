@@ -91,21 +91,29 @@ fn fts_query(input: &str) -> Option<String> {
 }
 
 impl Catalog {
-    /// Opens (creating if needed) the catalog at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the catalog at `path` and brings its schema up to date. Every
+    /// commit is synced to disk before it returns.
     pub fn open(path: &Path) -> Result<Self, CatalogError> {
-        let conn = Connection::open(path)?;
-        Self::init(conn)
+        Self::init(Connection::open(path)?, "FULL")
+    }
+
+    /// Like [`Catalog::open`], for a connection that only writes what peers can send again
+    /// (manifests learned by gossip or sync, cursors, peer addresses): commits survive the
+    /// process being killed, but the last ones may be lost if the machine loses power. This
+    /// keeps a disk flush off every gossip hop.
+    pub fn open_for_network(path: &Path) -> Result<Self, CatalogError> {
+        Self::init(Connection::open(path)?, "NORMAL")
     }
 
     /// An in-memory catalog, for simulations and tests.
     pub fn open_in_memory() -> Result<Self, CatalogError> {
-        Self::init(Connection::open_in_memory()?)
+        Self::init(Connection::open_in_memory()?, "FULL")
     }
 
-    fn init(mut conn: Connection) -> Result<Self, CatalogError> {
+    fn init(mut conn: Connection, synchronous: &str) -> Result<Self, CatalogError> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "synchronous", synchronous)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
         let applied = usize::try_from(version).unwrap_or(usize::MAX);
