@@ -5,14 +5,23 @@
 //! - [`DatasetKey`] and [`ShardCipher`]: per-dataset ChaCha20-Poly1305 shard encryption with a
 //!   public key commitment and a keyed plaintext commitment.
 //! - [`SignedManifest`]: a manifest checked end to end (signature, publisher, fields).
+//! - [`wrap_key`] / [`SignedLicense`]: a dataset key wrapped to one buyer (X25519 from the
+//!   ed25519 identity, HKDF-SHA256, ChaCha20-Poly1305) inside a seller-signed license that any
+//!   node can check offline.
 
 pub mod envelope;
 mod identity;
+mod keywrap;
 mod shard;
+mod signed_license;
 mod signed_manifest;
 
 pub use identity::{KeyFileError, NodeKey};
+pub use keywrap::{KeyWrapError, unwrap_key, wrap_key};
 pub use shard::{DatasetKey, PlaintextCommitment, SHARD_TAG_LEN, ShardCipher, ShardError};
+pub use signed_license::{
+    LICENSE_KIND, LicenseEnvelopeError, LicenseTerms, MAX_LICENSE_ENVELOPE_BYTES, SignedLicense,
+};
 pub use signed_manifest::{
     MANIFEST_KIND, MAX_MANIFEST_ENVELOPE_BYTES, ManifestEnvelopeError, SignedManifest,
 };

@@ -17,9 +17,11 @@ pub mod v1 {
 }
 
 mod content;
+mod license;
 mod manifest;
 
 pub use content::{ContentIndexError, decode_content_index, encode_content_index};
+pub use license::{MAX_LICENSE_BYTES, decode_license, encode_license};
 pub use manifest::{decode_manifest, encode_manifest};
 pub use prost::Message;
 

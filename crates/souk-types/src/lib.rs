@@ -6,11 +6,13 @@
 
 mod content;
 mod ids;
+mod license;
 mod manifest;
 
 pub use content::{ContentError, ContentIndex, FileEntry, content_limits, validate_relative_path};
 
 pub use ids::{DatasetId, IdParseError, PublicKey};
+pub use license::{License, LicenseError, WrappedKey};
 pub use manifest::{
     Contributor, Encryption, EncryptionScheme, LicenseOffer, MEDIA_TYPE_FILES, Manifest,
     ManifestError, Parent, ShardSet, UsageRights, limits, validate_contributors, validate_parents,
