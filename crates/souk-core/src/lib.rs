@@ -1,0 +1,10 @@
+//! Souk's protocol state machines, free of I/O.
+//!
+//! Each machine is driven by `handle(now_ms, randomness, input) -> output`: it never reads a
+//! clock, a socket or the OS random generator, so a node runs it on real time and the simulator
+//! on simulated time, deterministically.
+//!
+//! - [`negotiation`]: license negotiation between a buyer and a seller (quote, offer, counter,
+//!   accept with a payment voucher), with bounded rounds and expiring, single-use offers.
+
+pub mod negotiation;
