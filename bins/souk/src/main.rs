@@ -23,7 +23,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "souk", version, about, long_about = None)]
 pub struct Cli {
-    /// The node's data directory [default: $SOUK_HOME, else the platform data dir]/souk.
+    /// The node's data directory [default: $SOUK_HOME, else <platform data dir>/souk].
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
