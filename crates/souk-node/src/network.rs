@@ -643,8 +643,12 @@ impl Service {
                 num_established: 0,
                 ..
             } => {
+                // Per-peer state lives only as long as the peer is connected, so memory stays
+                // bounded by the connection limit (gossipsub keeps its own decaying scores).
                 self.syncing.remove(&peer_id);
                 self.connected.remove(&peer_id);
+                self.sync_budget.remove(&peer_id);
+                self.strikes.remove(&peer_id);
                 self.emit(NetEvent::PeerDisconnected(peer_id));
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
