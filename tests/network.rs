@@ -17,6 +17,17 @@ use souk_types::{
     Contributor, Encryption, EncryptionScheme, MEDIA_TYPE_FILES, Manifest, ShardSet, TOTAL_BPS,
 };
 
+/// Waits until `node` has every one of `peers` in its gossip mesh.
+async fn meshed(node: &souk_network_tests::TestNode, peers: &[&String]) {
+    eventually("the gossip mesh to form", || async {
+        let connected = node.peers().await;
+        peers
+            .iter()
+            .all(|id| connected.iter().any(|p| &&p.peer_id == id && p.in_mesh))
+    })
+    .await;
+}
+
 fn stored(id: &str) -> impl FnMut(&NetEvent) -> Option<(ManifestSource, PeerId)> + '_ {
     move |event| match event {
         NetEvent::ManifestStored {
@@ -34,13 +45,7 @@ async fn manifest_published_on_a_reaches_c_through_b_by_gossip() {
     let b = start(&[a.addr()]).await;
     let mut c = start(&[b.addr()]).await;
     let (a_id, c_id) = (a.daemon.peer_id.clone(), c.daemon.peer_id.clone());
-    eventually("B to mesh with A and C", || async {
-        let peers = b.peers().await;
-        [&a_id, &c_id]
-            .iter()
-            .all(|id| peers.iter().any(|p| &&p.peer_id == id && p.in_mesh))
-    })
-    .await;
+    meshed(&b, &[&a_id, &c_id]).await;
 
     let id = a.publish("line", b"through the line").await;
     let (source, from) = c.wait_for("C to store A's manifest", stored(&id)).await;
@@ -233,13 +238,7 @@ async fn invalid_manifests_are_rejected_not_stored_not_relayed_and_cost_score() 
     let a = start(&[b.addr()]).await;
     let a_id = a.daemon.peer_id.clone();
     let c_id = c.daemon.peer_id.clone();
-    eventually("B to mesh with A and C", || async {
-        let peers = b.peers().await;
-        [&a_id, &c_id]
-            .iter()
-            .all(|id| peers.iter().any(|p| &&p.peer_id == id && p.in_mesh))
-    })
-    .await;
+    meshed(&b, &[&a_id, &c_id]).await;
     let id = a.publish("honest", b"honest data").await;
     c.wait_for("C to store the honest manifest", stored(&id))
         .await;

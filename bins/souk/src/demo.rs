@@ -122,6 +122,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
     };
     let request = alice.prepare_publish(spec)?;
     let weather = alice.publish(request, &|_| {}, &|_| {}).await?;
+    let weather_id: souk_types::DatasetId = weather.id.parse()?;
     step(&format!(
         "dataset {} : {} files, {} bytes, {} encrypted shards",
         weather.id, weather.files, weather.data_size, weather.shard_count
@@ -142,6 +143,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
     };
     let request = alice.prepare_publish(derived_spec)?;
     let derived = alice.publish(request, &|_| {}, &|_| {}).await?;
+    let derived_id: souk_types::DatasetId = derived.id.parse()?;
     step(&format!(
         "dataset {} with parent {}",
         derived.id, weather.id
@@ -158,17 +160,17 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
 
     out!("5. Carol imports the signed manifests; she can read them, not the data.");
     let mut carol = Node::open(&dirs[2]).await?;
-    let (id, _) = carol.import_manifest(&alice.export_manifest(&weather.id)?)?;
-    ensure!(id == weather.id, "imported manifest has another id");
-    carol.import_manifest(&alice.export_manifest(&derived.id)?)?;
-    let seen = carol.show(&derived.id)?;
+    let (id, _) = carol.import_manifest(&alice.export_manifest(&weather_id)?)?;
+    ensure!(id == weather_id, "imported manifest has another id");
+    carol.import_manifest(&alice.export_manifest(&derived_id)?)?;
+    let seen = carol.show(&derived_id)?;
     ensure!(
-        seen.signed.envelope == alice.show(&derived.id)?.signed.envelope,
+        seen.signed.envelope == alice.show(&derived_id)?.signed.envelope,
         "Carol's copy of the manifest differs from Alice's"
     );
     step("both manifests verify and match Alice's byte for byte");
     match carol
-        .extract(&weather.id, &base.join("carol-out"), &|_| {})
+        .extract(&weather_id, &base.join("carol-out"), &|_| {})
         .await
     {
         Err(NodeError::NoKey(_)) => step("Carol cannot extract: she holds no key (no license yet)"),
@@ -178,7 +180,7 @@ pub async fn run(keep: Option<PathBuf>) -> anyhow::Result<()> {
 
     out!("6. Alice extracts her dataset and it is exactly what went in.");
     let out = base.join("alice-out");
-    let stats = alice.extract(&weather.id, &out, &|_| {}).await?;
+    let stats = alice.extract(&weather_id, &out, &|_| {}).await?;
     let extracted = read_tree(&out)?;
     ensure!(
         extracted == sample,

@@ -236,6 +236,26 @@ impl Seller {
         self.open(offer, floor, policy.max_rounds.max(1))
     }
 
+    /// The open offer `id`, if `from` may still act on it at `now_ms`.
+    fn live_offer(
+        &self,
+        id: &OfferId,
+        from: &PublicKey,
+        now_ms: u64,
+    ) -> Result<&OpenOffer, Refusal> {
+        let open = self.offers.get(id).ok_or(Refusal::UnknownOffer)?;
+        if open.offer.buyer != *from {
+            return Err(Refusal::NotYourOffer);
+        }
+        if open.accepted {
+            return Err(Refusal::Replayed);
+        }
+        if now_ms >= open.offer.expires_at_ms {
+            return Err(Refusal::Expired);
+        }
+        Ok(open)
+    }
+
     fn counter(
         &mut self,
         now_ms: u64,
@@ -244,19 +264,10 @@ impl Seller {
         previous: OfferId,
         bid: u64,
     ) -> SellerMessage {
-        let Some(open) = self.offers.get(&previous) else {
-            return SellerMessage::Refused(Refusal::UnknownOffer);
+        let open = match self.live_offer(&previous, &from, now_ms) {
+            Ok(open) => open.clone(),
+            Err(refusal) => return SellerMessage::Refused(refusal),
         };
-        if open.offer.buyer != from {
-            return SellerMessage::Refused(Refusal::NotYourOffer);
-        }
-        if open.accepted {
-            return SellerMessage::Refused(Refusal::Replayed);
-        }
-        if now_ms >= open.offer.expires_at_ms {
-            return SellerMessage::Refused(Refusal::Expired);
-        }
-        let open = open.clone();
         self.offers.remove(&previous);
         let last_round = open.offer.is_final || open.offer.round >= open.max_rounds;
         let last = open.offer;
@@ -313,18 +324,10 @@ impl Seller {
         offer_id: OfferId,
         voucher: Voucher,
     ) -> SellerMessage {
-        let Some(open) = self.offers.get(&offer_id) else {
-            return SellerMessage::Refused(Refusal::UnknownOffer);
+        let price = match self.live_offer(&offer_id, &from, now_ms) {
+            Ok(open) => open.offer.price,
+            Err(refusal) => return SellerMessage::Refused(refusal),
         };
-        if open.offer.buyer != from {
-            return SellerMessage::Refused(Refusal::NotYourOffer);
-        }
-        if open.accepted {
-            return SellerMessage::Refused(Refusal::Replayed);
-        }
-        if now_ms >= open.offer.expires_at_ms {
-            return SellerMessage::Refused(Refusal::Expired);
-        }
         if voucher.payer != from || voucher.payee != self.me {
             return SellerMessage::Refused(Refusal::BadVoucher(
                 "it is not from the buyer to this seller",
@@ -339,7 +342,7 @@ impl Seller {
             return SellerMessage::Refused(Refusal::BadVoucher("its nonce does not increase"));
         }
         let paid = voucher.cumulative.saturating_sub(lane.cumulative);
-        if voucher.cumulative < lane.cumulative || paid < open.offer.price {
+        if voucher.cumulative < lane.cumulative || paid < price {
             return SellerMessage::Refused(Refusal::BadVoucher(
                 "it pays less than the agreed price",
             ));
@@ -351,11 +354,16 @@ impl Seller {
                 cumulative: voucher.cumulative,
             },
         );
-        let offer = open.offer.clone();
-        if let Some(open) = self.offers.get_mut(&offer_id) {
-            open.accepted = true;
+        match self.offers.get_mut(&offer_id) {
+            Some(open) => {
+                open.accepted = true;
+                SellerMessage::Accepted {
+                    offer: open.offer.clone(),
+                    voucher,
+                }
+            }
+            None => SellerMessage::Refused(Refusal::UnknownOffer),
         }
-        SellerMessage::Accepted { offer, voucher }
     }
 }
 

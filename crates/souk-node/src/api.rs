@@ -176,15 +176,16 @@ async fn publish(
     State(state): State<Arc<ApiState>>,
     Json(spec): Json<DatasetSpec>,
 ) -> ApiResult<PublishView> {
-    let (report, envelope) = {
+    let (report, envelope, id) = {
         let mut node = state.node.lock().await;
         let request = node.prepare_publish(spec)?;
         let report = node.publish(request, &|_| {}, &|_| {}).await?;
-        let envelope = node.export_manifest(&report.id)?;
-        (report, envelope)
+        let id = parse_id(&report.id)?;
+        let envelope = node.export_manifest(&id)?;
+        (report, envelope, id)
     };
-    state.net.announce(report.id, envelope, true).await;
-    Ok(Json(PublishView::from(&report)))
+    state.net.announce(id, envelope, true).await;
+    Ok(Json(report))
 }
 
 async fn extract(

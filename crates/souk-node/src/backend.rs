@@ -80,8 +80,7 @@ impl Backend {
         match self {
             Self::Local(node) => {
                 let request = node.prepare_publish(spec)?;
-                let report = node.publish(request, on_plan, progress).await?;
-                Ok(PublishView::from(&report))
+                node.publish(request, on_plan, progress).await
             }
             Self::Remote(client) => {
                 // The node resolves paths from its own working directory: send absolute ones.

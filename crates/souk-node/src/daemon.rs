@@ -1,7 +1,6 @@
 //! A running node: the network task, the control API, and the files that let CLI commands find
 //! it (`api`, `api.token`).
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +15,7 @@ use tokio::sync::{broadcast, oneshot};
 use crate::api::{ApiState, router};
 use crate::client::{API_ADDR_FILE, API_TOKEN_FILE};
 use crate::config::NetworkConfig;
-use crate::data_dir::CATALOG_FILE;
+use crate::data_dir::{CATALOG_FILE, replace_file_atomically};
 use crate::error::random_32;
 use crate::network::{self, NetEvent, NetHandle, NetworkOptions};
 use crate::{Node, NodeError};
@@ -54,25 +53,6 @@ fn parse_addrs(addrs: &[String]) -> Result<Vec<Multiaddr>, NodeError> {
         .collect()
 }
 
-/// Writes `contents` to `path` through a synced temporary file and a rename.
-fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), NodeError> {
-    let tmp = path.with_extension("tmp");
-    let context = || format!("writing {}", path.display());
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut file = options
-        .open(&tmp)
-        .map_err(|e| NodeError::io(context(), e))?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| NodeError::io(context(), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| NodeError::io(context(), e))
-}
-
 fn load_or_create_token(root: &Path) -> Result<String, NodeError> {
     let path = root.join(API_TOKEN_FILE);
     if let Ok(token) = std::fs::read_to_string(&path) {
@@ -82,7 +62,7 @@ fn load_or_create_token(root: &Path) -> Result<String, NodeError> {
         }
     }
     let token: String = random_32()?.iter().map(|b| format!("{b:02x}")).collect();
-    replace_file(&path, token.as_bytes(), 0o600)?;
+    replace_file_atomically(&path, token.as_bytes(), 0o600)?;
     Ok(token)
 }
 
@@ -186,7 +166,7 @@ pub async fn start_observed(
             tracing::error!(error = %e, "control API stopped");
         }
     });
-    replace_file(
+    replace_file_atomically(
         &root.join(API_ADDR_FILE),
         format!("{api_addr}\n").as_bytes(),
         0o644,

@@ -34,9 +34,9 @@ pub struct Initialised {
     pub config_written: bool,
 }
 
-/// Writes `contents` to `path` only if nothing is there, atomically: a crash leaves either no
-/// file or the whole file, never a partial one.
-fn write_new_file_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), NodeError> {
+/// Writes `contents` to a temporary file next to `path`, with `mode`, synced to disk; returns
+/// the temporary file's path.
+fn write_synced_temp(path: &Path, contents: &[u8], mode: u32) -> Result<PathBuf, NodeError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
@@ -58,7 +58,21 @@ fn write_new_file_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<
     file.write_all(contents)
         .and_then(|()| file.sync_all())
         .map_err(|e| NodeError::io(context(), e))?;
-    drop(file);
+    Ok(tmp)
+}
+
+fn sync_dir(path: &Path) {
+    if let Some(dir) = path.parent()
+        && let Ok(dir) = std::fs::File::open(dir)
+    {
+        let _ = dir.sync_all();
+    }
+}
+
+/// Writes `contents` to `path` only if nothing is there, atomically: a crash leaves either no
+/// file or the whole file, never a partial one.
+fn write_new_file_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), NodeError> {
+    let tmp = write_synced_temp(path, contents, mode)?;
     // A hard link never replaces an existing file, unlike rename.
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
@@ -67,11 +81,22 @@ fn write_new_file_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(NodeError::AlreadyInitialised(path.to_owned()));
         }
-        Err(e) => return Err(NodeError::io(context(), e)),
+        Err(e) => return Err(NodeError::io(format!("writing {}", path.display()), e)),
     }
-    if let Ok(dir) = std::fs::File::open(dir) {
-        let _ = dir.sync_all();
-    }
+    sync_dir(path);
+    Ok(())
+}
+
+/// Replaces `path` with `contents` atomically (a synced temporary file renamed into place).
+pub(crate) fn replace_file_atomically(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+) -> Result<(), NodeError> {
+    let tmp = write_synced_temp(path, contents, mode)?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| NodeError::io(format!("writing {}", path.display()), e))?;
+    sync_dir(path);
     Ok(())
 }
 

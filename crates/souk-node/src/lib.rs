@@ -23,6 +23,6 @@ pub use backend::Backend;
 pub use config::{Config, DEFAULT_PORT, NetworkConfig};
 pub use daemon::Daemon;
 pub use error::NodeError;
-pub use node::{Node, PublishReport, PublishRequest};
+pub use node::{Node, PublishRequest};
 pub use souk_net::NetConfig;
 pub use spec::{DatasetSpec, parse_contributor, parse_parent};

@@ -10,6 +10,7 @@ use souk_types::{DatasetId, LicenseOffer, UsageRights};
 
 use crate::data_dir::{self, BLOBS_DIR, CATALOG_FILE};
 use crate::error::random_32;
+use crate::views::PublishView;
 use crate::{Config, DatasetSpec, NodeError, parse_contributor, parse_parent};
 
 /// An open data directory.
@@ -28,20 +29,6 @@ pub struct PublishRequest {
     pub paths: Vec<PathBuf>,
     pub draft: ManifestDraft,
     pub policy: Option<SellerPolicy>,
-}
-
-/// What `publish` did.
-#[derive(Debug, Clone)]
-pub struct PublishReport {
-    pub id: DatasetId,
-    pub name: String,
-    pub files: usize,
-    pub data_size: u64,
-    pub plaintext_size: u64,
-    pub ciphertext_size: u64,
-    pub shard_size: u64,
-    pub shard_count: u64,
-    pub elapsed: Duration,
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -199,7 +186,7 @@ impl Node {
         request: PublishRequest,
         on_plan: &(dyn Fn(u64) + Send + Sync),
         progress: &(dyn Fn(u64) + Send + Sync),
-    ) -> Result<PublishReport, NodeError> {
+    ) -> Result<PublishView, NodeError> {
         let started = Instant::now();
         let plan = ContentPlan::scan(&request.paths)?;
         // Every field is checked before the first shard is written.
@@ -233,8 +220,8 @@ impl Node {
             return Err(e.into());
         }
         let m = &published.signed.manifest;
-        Ok(PublishReport {
-            id: published.signed.id,
+        Ok(PublishView {
+            id: published.signed.id.to_hex(),
             name: m.name.clone(),
             files,
             data_size,
@@ -242,7 +229,7 @@ impl Node {
             ciphertext_size: m.ciphertext_size(),
             shard_size: m.shards.shard_size,
             shard_count: m.shards.shard_count,
-            elapsed: started.elapsed(),
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         })
     }
 

@@ -4,8 +4,6 @@
 use serde::{Deserialize, Serialize};
 use souk_store::{DatasetSummary, StoredDataset};
 
-use crate::PublishReport;
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IdView {
     pub peer_id: String,
@@ -169,6 +167,7 @@ fn hex_of(bytes: &[u8; 32]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What a publish did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PublishView {
     pub id: String,
@@ -180,22 +179,6 @@ pub struct PublishView {
     pub shard_size: u64,
     pub shard_count: u64,
     pub elapsed_ms: u64,
-}
-
-impl From<&PublishReport> for PublishView {
-    fn from(r: &PublishReport) -> Self {
-        Self {
-            id: r.id.to_hex(),
-            name: r.name.clone(),
-            files: r.files,
-            data_size: r.data_size,
-            plaintext_size: r.plaintext_size,
-            ciphertext_size: r.ciphertext_size,
-            shard_size: r.shard_size,
-            shard_count: r.shard_count,
-            elapsed_ms: u64::try_from(r.elapsed.as_millis()).unwrap_or(u64::MAX),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
