@@ -361,3 +361,40 @@ fn publish_killed_midway_leaves_the_catalog_consistent() {
     assert!(run.status.success(), "{}", run.stderr);
     assert_eq!(read_tree(&out.join("big")), source);
 }
+
+#[test]
+fn a_spec_file_gives_the_fields_and_flags_override_it() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let dir = node(base.path(), "alice");
+    let me = peer_id(&dir);
+    let data = base.path().join("specced");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    std::fs::write(data.join("rows.csv"), "a,b\n1,2\n").expect("write");
+    let spec = base.path().join("dataset.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "name = \"from spec\"\ndescription = \"described\"\ntags = [\"t1\"]\n\
+             paths = [\"specced\"]\nprice = 50\nfloor = 40\n\
+             contributors = [\"{me}=9000\", \"{}=1000\"]\n",
+            "ab".repeat(32)
+        ),
+    )
+    .expect("write spec");
+    let spec_arg = spec.to_str().expect("utf8");
+    let published = publish_json(&dir, &["--spec", spec_arg, "--name", "from flag"]);
+    let shown = souk(
+        &dir,
+        &["show", published["id"].as_str().expect("id"), "--json"],
+    )
+    .json();
+    assert_eq!(shown["name"], "from flag");
+    assert_eq!(shown["description"], "described");
+    assert_eq!(shown["tags"][0], "t1");
+    assert_eq!(shown["offers"][0]["price"], 50);
+    assert_eq!(shown["seller_policy"]["floor_price"], 40);
+    assert_eq!(shown["contributors"][1]["weight_bps"], 1000);
+
+    std::fs::write(&spec, "name = \"x\"\nunknown_field = 1\n").expect("write spec");
+    souk(&dir, &["publish", "--spec", spec_arg]).fails_with("unknown_field");
+}
