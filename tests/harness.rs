@@ -20,7 +20,10 @@ pub struct TestNode {
 
 pub fn network_config(bootstrap: &[String]) -> NetworkConfig {
     NetworkConfig {
-        listen: vec!["/ip4/127.0.0.1/tcp/0".to_owned()],
+        listen: vec![
+            "/ip4/127.0.0.1/tcp/0".to_owned(),
+            "/ip4/127.0.0.1/udp/0/quic-v1".to_owned(),
+        ],
         bootstrap: bootstrap.to_vec(),
         api_listen: "127.0.0.1:0".to_owned(),
         ..NetworkConfig::default()
@@ -61,8 +64,23 @@ pub async fn start(bootstrap: &[String]) -> TestNode {
 }
 
 impl TestNode {
+    /// The node's TCP address.
     pub fn addr(&self) -> String {
-        self.daemon.listen_addrs[0].clone()
+        self.addr_with("/tcp/")
+    }
+
+    /// The node's QUIC address.
+    pub fn quic_addr(&self) -> String {
+        self.addr_with("/quic-v1")
+    }
+
+    fn addr_with(&self, transport: &str) -> String {
+        self.daemon
+            .listen_addrs
+            .iter()
+            .find(|a| a.contains(transport))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {transport} address in {:?}", self.daemon.listen_addrs))
     }
 
     pub fn client(&self) -> souk_node::client::ApiClient {

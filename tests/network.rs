@@ -259,6 +259,31 @@ async fn invalid_manifests_are_rejected_not_stored_not_relayed_and_cost_score() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_joined_over_quic_gossip_and_sync() {
+    let a = start(&[]).await;
+    let early = a.publish("before", b"published before B joined").await;
+    let mut b = start(&[a.quic_addr()]).await;
+    let (source, _) = b.wait_for("B to sync over QUIC", stored(&early)).await;
+    assert_eq!(source, ManifestSource::Sync);
+    let peers = a.peers().await;
+    assert!(
+        peers
+            .iter()
+            .any(|p| p.addrs.iter().any(|addr| addr.contains("/quic-v1"))),
+        "A sees no QUIC connection: {peers:?}"
+    );
+    let b_id = b.daemon.peer_id.clone();
+    meshed(&a, &[&b_id]).await;
+    let late = a.publish("after", b"published while B listens").await;
+    let (source, _) = b
+        .wait_for("B to hear the gossip over QUIC", stored(&late))
+        .await;
+    assert_eq!(source, ManifestSource::Gossip);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_refuses_requests_without_the_token() {
     let a = start(&[]).await;
     let addr = a.daemon.api_addr;
