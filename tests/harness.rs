@@ -122,13 +122,30 @@ impl TestNode {
 
     /// Publishes a dataset with `parents` ("ID=BPS") through the node's API; returns its id.
     pub async fn publish_derived(&self, name: &str, bytes: &[u8], parents: &[String]) -> String {
+        self.publish_spec(name, bytes, parents, 10, 10).await
+    }
+
+    /// Publishes a dataset for sale at `price`, negotiable down to `floor`; returns its id.
+    pub async fn publish_priced(&self, name: &str, bytes: &[u8], price: u64, floor: u64) -> String {
+        self.publish_spec(name, bytes, &[], price, floor).await
+    }
+
+    async fn publish_spec(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        parents: &[String],
+        price: u64,
+        floor: u64,
+    ) -> String {
         let file = self.dir.path().join(format!("{name}.bin"));
         std::fs::write(&file, bytes).expect("write");
         let client = self.client();
         let spec = DatasetSpec {
             paths: vec![file],
             name: Some(name.to_owned()),
-            price: Some(10),
+            price: Some(price),
+            floor: Some(floor),
             parents: parents.to_vec(),
             ..Default::default()
         };

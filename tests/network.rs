@@ -284,6 +284,86 @@ async fn nodes_joined_over_quic_gossip_and_sync() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buyers_negotiate_licenses_peer_to_peer_and_pay_by_voucher() {
+    let a = start(&[]).await;
+    let seller: souk_types::PublicKey = a.daemon.peer_id.parse().expect("key");
+    let mut b = start(&[a.addr()]).await;
+    let mut c = start(&[a.addr()]).await;
+    let id = a
+        .publish_priced("priced", b"worth paying for", 100, 60)
+        .await;
+    b.wait_for("B to learn the dataset", stored(&id)).await;
+    c.wait_for("C to learn the dataset", stored(&id)).await;
+    let dataset: souk_types::DatasetId = id.parse().expect("id");
+
+    // B bids 50 with at most 80 to spend: counter-offers meet between the floor and 80.
+    let first = b
+        .daemon
+        .net()
+        .buy(dataset, seller, 80, Some(50))
+        .await
+        .expect("agreement");
+    assert!((60..=80).contains(&first.price), "price {}", first.price);
+    assert!(first.rounds > 1, "agreed without countering");
+    // Buying again pays again on the same lane: the voucher's cumulative amount grows.
+    let second = b
+        .daemon
+        .net()
+        .buy(dataset, seller, 200, None)
+        .await
+        .expect("second");
+    assert_eq!(second.price, 100);
+
+    // C's maximum is under the floor: no agreement, nothing paid, no key.
+    let refused = c
+        .daemon
+        .net()
+        .buy(dataset, seller, 40, Some(20))
+        .await
+        .expect_err("no deal");
+    assert!(refused.contains("no agreement"), "{refused}");
+
+    let listing = |node: &souk_network_tests::TestNode| {
+        let client = node.client();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                (
+                    client.get::<Vec<souk_node::views::LicenseView>>("/v1/licenses"),
+                    client.get::<Vec<SummaryView>>("/v1/datasets"),
+                )
+            })
+            .await
+            .expect("join")
+        }
+    };
+    let (sold, _) = listing(&a).await;
+    let sold = sold.expect("licenses");
+    assert_eq!(sold.len(), 2);
+    assert!(sold.iter().all(|l| l.role == "sold"));
+    let (bought, datasets) = listing(&b).await;
+    let bought = bought.expect("licenses");
+    assert_eq!(bought.len(), 2);
+    assert!(
+        bought
+            .iter()
+            .all(|l| l.role == "bought" && l.counterparty == a.daemon.peer_id)
+    );
+    assert!(
+        datasets
+            .expect("datasets")
+            .iter()
+            .any(|d| d.id == id && d.has_key),
+        "B holds no key"
+    );
+    let (none, datasets) = listing(&c).await;
+    assert!(none.expect("licenses").is_empty());
+    assert!(datasets.expect("datasets").iter().all(|d| !d.has_key));
+    for node in [a, b, c] {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_refuses_requests_without_the_token() {
     let a = start(&[]).await;
     let addr = a.daemon.api_addr;

@@ -108,6 +108,50 @@ pub async fn peers(dir: &Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub async fn buy(
+    dir: &Path,
+    id: &str,
+    max_price: u64,
+    bid: Option<u64>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let id = parse_id(id)?;
+    let purchase = with_backend(dir, async |b| b.buy(&id, max_price, bid).await).await?;
+    if json {
+        return print_json(&purchase);
+    }
+    out!(
+        "bought a license for {} at {} {} after {} round(s); license {}",
+        purchase.dataset,
+        purchase.price,
+        purchase.currency,
+        purchase.rounds,
+        purchase.license_id
+    );
+    Ok(())
+}
+
+pub async fn licenses(dir: &Path, json: bool) -> anyhow::Result<()> {
+    let list = with_backend(dir, async |b| b.licenses().await).await?;
+    if json {
+        return print_json(&list);
+    }
+    if list.is_empty() {
+        out!("no licenses yet");
+    }
+    for l in &list {
+        out!(
+            "{:<6}  {}  {:>8}  {}  with {}",
+            l.role,
+            l.dataset,
+            l.price,
+            l.id,
+            l.counterparty
+        );
+    }
+    Ok(())
+}
+
 pub async fn publish(dir: &Path, args: PublishArgs) -> anyhow::Result<()> {
     let flags = DatasetSpec {
         paths: args.paths,

@@ -5,6 +5,8 @@
 //! on simulated time, deterministically.
 //!
 //! - [`negotiation`]: license negotiation between a buyer and a seller (quote, offer, counter,
-//!   accept with a payment voucher), with bounded rounds and expiring, single-use offers.
+//!   accept with a payment voucher), with bounded rounds and expiring, single-use offers;
+//!   [`wire`] carries its messages as protobuf, offers and vouchers as signed envelopes.
 
 pub mod negotiation;
+pub mod wire;

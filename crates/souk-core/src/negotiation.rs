@@ -155,6 +155,19 @@ impl Seller {
         }
     }
 
+    /// Sets a payment lane's last state (as persisted), before an accept on it is handled.
+    pub fn set_lane(
+        &mut self,
+        payer: PublicKey,
+        channel: [u8; 32],
+        lane: u32,
+        nonce: u64,
+        cumulative: u64,
+    ) {
+        self.lanes
+            .insert((payer, channel, lane), Lane { nonce, cumulative });
+    }
+
     /// Forgets offers that expired before `now_ms` (accepted ones are kept, to refuse replays).
     pub fn expire(&mut self, now_ms: u64) {
         self.offers

@@ -12,7 +12,7 @@ use libp2p::{
 
 use prometheus_client::registry::Registry;
 
-use crate::codec::{SYNC_PROTOCOL, SyncCodec};
+use crate::codec::{NEGOTIATION_PROTOCOL, NegotiationCodec, SYNC_PROTOCOL, SyncCodec};
 
 /// Gossipsub topic of manifest announcements.
 pub const MANIFEST_TOPIC: &str = "souk/manifests/1";
@@ -73,6 +73,7 @@ pub struct Behaviour {
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
     pub gossipsub: gossipsub::Behaviour,
     pub sync: request_response::Behaviour<SyncCodec>,
+    pub negotiation: request_response::Behaviour<NegotiationCodec>,
 }
 
 impl std::fmt::Debug for Behaviour {
@@ -173,6 +174,15 @@ impl Behaviour {
                 request_response::Config::default()
                     .with_request_timeout(config.request_timeout)
                     .with_max_concurrent_streams(32),
+            ),
+            negotiation: request_response::Behaviour::new(
+                [(
+                    NEGOTIATION_PROTOCOL,
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default()
+                    .with_request_timeout(config.request_timeout)
+                    .with_max_concurrent_streams(64),
             ),
         })
     }

@@ -40,6 +40,12 @@ impl<Req, Resp, const MAX_REQ: usize, const MAX_RESP: usize> Clone
     }
 }
 
+/// License negotiation.
+pub const NEGOTIATION_PROTOCOL: StreamProtocol = StreamProtocol::new("/souk/negotiate/1");
+
+/// Negotiation: every message is a small protobuf; a license is the largest answer.
+pub type NegotiationCodec = ProstCodec<v1::NegotiationRequest, v1::NegotiationResponse, 4096, 4096>;
+
 /// Catch-up sync: a request is tiny; a page holds at most [`MAX_SYNC_PAGE`] manifests.
 pub type SyncCodec = ProstCodec<
     v1::SyncRequest,

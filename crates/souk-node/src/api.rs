@@ -14,10 +14,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use souk_types::DatasetId;
 
+use crate::market::Purchase;
 use crate::network::NetHandle;
 use crate::views::{
-    DatasetView, ErrorView, ExtractRequest, ExtractView, IdView, ImportView, PublishView,
-    SummaryView,
+    BuyRequest, DatasetView, ErrorView, ExtractRequest, ExtractView, IdView, ImportView,
+    LicenseView, PublishView, SummaryView,
 };
 use crate::{DatasetSpec, Node, NodeError};
 
@@ -98,6 +99,8 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/datasets/{id}/extract", post(extract))
         .route("/v1/manifests", post(import))
         .route("/v1/publish", post(publish))
+        .route("/v1/buy", post(buy))
+        .route("/v1/licenses", get(licenses))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
 }
@@ -206,4 +209,23 @@ async fn extract(
         files: stats.files,
         bytes: stats.bytes,
     }))
+}
+
+async fn buy(
+    State(state): State<Arc<ApiState>>,
+    Json(request): Json<BuyRequest>,
+) -> ApiResult<Purchase> {
+    let id = parse_id(&request.dataset)?;
+    let seller = state.node.lock().await.show(&id)?.signed.manifest.publisher;
+    state
+        .net
+        .buy(id, seller, request.max_price, request.bid)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError(NodeError::Invalid(e)))
+}
+
+async fn licenses(State(state): State<Arc<ApiState>>) -> ApiResult<Vec<LicenseView>> {
+    let list = state.node.lock().await.licenses()?;
+    Ok(Json(list.iter().map(LicenseView::from).collect()))
 }

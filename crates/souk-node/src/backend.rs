@@ -71,6 +71,37 @@ impl Backend {
         }
     }
 
+    /// Negotiates and pays for a license (needs a running node).
+    pub async fn buy(
+        &self,
+        dataset: &DatasetId,
+        max_price: u64,
+        bid: Option<u64>,
+    ) -> Result<crate::market::Purchase, NodeError> {
+        match self {
+            Self::Local(_) => Err(NodeError::NotRunning),
+            Self::Remote(client) => {
+                let request = crate::views::BuyRequest {
+                    dataset: dataset.to_hex(),
+                    max_price,
+                    bid,
+                };
+                blocking(client, move |c| c.post("/v1/buy", &request)).await
+            }
+        }
+    }
+
+    pub async fn licenses(&self) -> Result<Vec<crate::views::LicenseView>, NodeError> {
+        match self {
+            Self::Local(node) => Ok(node
+                .licenses()?
+                .iter()
+                .map(crate::views::LicenseView::from)
+                .collect()),
+            Self::Remote(client) => blocking(client, |c| c.get("/v1/licenses")).await,
+        }
+    }
+
     pub async fn publish(
         &mut self,
         mut spec: DatasetSpec,

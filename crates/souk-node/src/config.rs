@@ -29,6 +29,9 @@ pub struct NetworkConfig {
     /// How often catch-up sync runs with every connected peer.
     pub sync_interval_secs: u64,
     pub max_connections: u32,
+    /// The network this node trades on: licenses, offers and vouchers name it, and are refused
+    /// on any other.
+    pub network_id: String,
 }
 
 /// The default libp2p port.
@@ -46,6 +49,7 @@ impl Default for NetworkConfig {
             announce_interval_secs: 600,
             sync_interval_secs: 300,
             max_connections: 256,
+            network_id: "souk-main".to_owned(),
         }
     }
 }

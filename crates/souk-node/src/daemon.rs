@@ -17,6 +17,7 @@ use crate::client::{API_ADDR_FILE, API_TOKEN_FILE};
 use crate::config::NetworkConfig;
 use crate::data_dir::{CATALOG_FILE, replace_file_atomically};
 use crate::error::random_32;
+use crate::market::Market;
 use crate::network::{self, NetEvent, NetHandle, NetworkOptions};
 use crate::{Node, NodeError};
 
@@ -140,7 +141,11 @@ pub async fn start_observed(
         sync_interval: Duration::from_secs(network.sync_interval_secs),
         net,
     };
-    let (handle, net_task) = network::spawn(swarm, metrics, catalog, options, events)?;
+    let market = Market::new(
+        souk_crypto::NodeKey::from_seed(*node.key().seed()),
+        network.network_id.clone(),
+    );
+    let (handle, net_task) = network::spawn(swarm, metrics, catalog, options, market, events)?;
 
     let token = load_or_create_token(root)?;
     let listener = tokio::net::TcpListener::bind(api_listen)

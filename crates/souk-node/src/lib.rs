@@ -14,6 +14,7 @@ mod config;
 pub mod daemon;
 pub mod data_dir;
 mod error;
+pub mod market;
 pub mod network;
 mod node;
 mod spec;

@@ -17,10 +17,11 @@ use souk_net::{
 };
 use souk_proto::v1;
 use souk_store::{Catalog, NewDataset};
-use souk_types::DatasetId;
+use souk_types::{DatasetId, PublicKey};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::NodeError;
+use crate::market::{BuySession, BuyStep, Market, Purchase, PurchaseReply};
 use crate::node::now_ms;
 
 /// How a manifest reached this node.
@@ -86,6 +87,13 @@ pub(crate) enum NetCommand {
     },
     Metrics {
         reply: oneshot::Sender<String>,
+    },
+    Buy {
+        dataset: DatasetId,
+        seller: PublicKey,
+        max_price: u64,
+        bid: Option<u64>,
+        reply: PurchaseReply,
     },
     Shutdown,
 }
@@ -166,6 +174,25 @@ impl NetHandle {
             .unwrap_or_default()
     }
 
+    /// Negotiates a license for `dataset` with `seller`, paying at most `max_price`.
+    pub async fn buy(
+        &self,
+        dataset: DatasetId,
+        seller: PublicKey,
+        max_price: u64,
+        bid: Option<u64>,
+    ) -> Result<Purchase, String> {
+        self.ask(|reply| NetCommand::Buy {
+            dataset,
+            seller,
+            max_price,
+            bid,
+            reply,
+        })
+        .await
+        .unwrap_or_else(|| Err("the node stopped".to_owned()))
+    }
+
     pub async fn gossip_counters(&self) -> GossipCounters {
         GossipCounters::from_metrics(&self.metrics().await)
     }
@@ -197,9 +224,9 @@ const MAX_STRIKES: u32 = 5;
 const BAN_DURATION: Duration = Duration::from_secs(600);
 /// Gossip score below which a peer is disconnected.
 const DISCONNECT_SCORE: f64 = -200.0;
-/// Sync requests a peer may make per window before it is refused.
-const SYNC_REQUESTS_PER_WINDOW: u32 = 60;
-const SYNC_WINDOW: Duration = Duration::from_secs(10);
+/// Requests (sync, negotiation) a peer may make per window before it is refused.
+const REQUESTS_PER_WINDOW: u32 = 120;
+const REQUEST_WINDOW: Duration = Duration::from_secs(10);
 const PEERS_REMEMBERED: usize = 64;
 
 struct Service {
@@ -212,7 +239,9 @@ struct Service {
     banned: HashMap<PeerId, Instant>,
     sync_in_flight: HashMap<OutboundRequestId, PeerId>,
     syncing: HashSet<PeerId>,
-    sync_budget: HashMap<PeerId, (Instant, u32)>,
+    request_budget: HashMap<PeerId, (Instant, u32)>,
+    market: Market,
+    buys: HashMap<OutboundRequestId, BuySession>,
     provider_queries: HashMap<QueryId, (HashSet<PeerId>, oneshot::Sender<Vec<String>>)>,
     connected: HashMap<PeerId, Multiaddr>,
 }
@@ -223,6 +252,7 @@ pub(crate) fn spawn(
     metrics: souk_net::MetricsRegistry,
     catalog: Catalog,
     options: NetworkOptions,
+    market: Market,
     events: broadcast::Sender<NetEvent>,
 ) -> Result<(NetHandle, tokio::task::JoinHandle<()>), NodeError> {
     for addr in &options.listen {
@@ -241,7 +271,9 @@ pub(crate) fn spawn(
         banned: HashMap::new(),
         sync_in_flight: HashMap::new(),
         syncing: HashSet::new(),
-        sync_budget: HashMap::new(),
+        request_budget: HashMap::new(),
+        market,
+        buys: HashMap::new(),
         provider_queries: HashMap::new(),
         connected: HashMap::new(),
     };
@@ -375,6 +407,18 @@ impl Service {
                 if prometheus_client::encoding::text::encode(&mut text, &self.metrics).is_ok() {
                     let _ = reply.send(text);
                 }
+            }
+            NetCommand::Buy {
+                dataset,
+                seller,
+                max_price,
+                bid,
+                reply,
+            } => {
+                let (request, session) = self
+                    .market
+                    .start_buy(dataset, seller, max_price, bid, reply);
+                self.send_buy_step(Some((request, session)));
             }
             NetCommand::Shutdown => {}
         }
@@ -530,21 +574,68 @@ impl Service {
         self.syncing.insert(peer);
     }
 
+    /// Counts a request from `peer`; false (and a strike) once it exceeds its budget.
+    fn within_budget(&mut self, peer: PeerId) -> bool {
+        let now = Instant::now();
+        let budget = self.request_budget.entry(peer).or_insert((now, 0));
+        if now.duration_since(budget.0) > REQUEST_WINDOW {
+            *budget = (now, 0);
+        }
+        budget.1 += 1;
+        if budget.1 > REQUESTS_PER_WINDOW {
+            self.strike(peer, "too many requests".to_owned());
+            return false;
+        }
+        true
+    }
+
+    fn answer_negotiation(
+        &mut self,
+        peer: PeerId,
+        request: v1::NegotiationRequest,
+        channel: request_response::ResponseChannel<v1::NegotiationResponse>,
+    ) {
+        if !self.within_budget(peer) {
+            return;
+        }
+        let Ok(from) = peer.to_string().parse::<PublicKey>() else {
+            // Only ed25519 peers can buy: licenses bind an ed25519 key.
+            return;
+        };
+        let response = self.market.answer(&mut self.catalog, from, request);
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .negotiation
+            .send_response(channel, response);
+    }
+
+    fn send_buy_step(&mut self, step: BuyStep) {
+        let Some((request, session)) = step else {
+            return;
+        };
+        let Ok(peer) = session.seller.to_peer_id().parse::<PeerId>() else {
+            let _ = session
+                .reply
+                .send(Err("the seller's key is not a peer id".to_owned()));
+            return;
+        };
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .negotiation
+            .send_request(&peer, request);
+        self.buys.insert(id, session);
+    }
+
     fn answer_sync(
         &mut self,
         peer: PeerId,
         request: v1::SyncRequest,
         channel: request_response::ResponseChannel<v1::SyncResponse>,
     ) {
-        let now = Instant::now();
-        let budget = self.sync_budget.entry(peer).or_insert((now, 0));
-        if now.duration_since(budget.0) > SYNC_WINDOW {
-            *budget = (now, 0);
-        }
-        budget.1 += 1;
-        if budget.1 > SYNC_REQUESTS_PER_WINDOW {
+        if !self.within_budget(peer) {
             // Dropping the channel refuses the request.
-            self.strike(peer, "too many sync requests".to_owned());
             return;
         }
         let Ok(epoch) = self.catalog.epoch() else {
@@ -647,7 +738,7 @@ impl Service {
                 // bounded by the connection limit (gossipsub keeps its own decaying scores).
                 self.syncing.remove(&peer_id);
                 self.connected.remove(&peer_id);
-                self.sync_budget.remove(&peer_id);
+                self.request_budget.remove(&peer_id);
                 self.strikes.remove(&peer_id);
                 self.emit(NetEvent::PeerDisconnected(peer_id));
             }
@@ -688,6 +779,35 @@ impl Service {
                         self.sync_in_flight.remove(&request_id);
                         self.on_sync_page(peer, response);
                     }
+                }
+            }
+            BehaviourEvent::Negotiation(request_response::Event::Message {
+                peer, message, ..
+            }) => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => self.answer_negotiation(peer, request, channel),
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(session) = self.buys.remove(&request_id) {
+                        let step = self
+                            .market
+                            .continue_buy(&mut self.catalog, session, response);
+                        self.send_buy_step(step);
+                    }
+                }
+            },
+            BehaviourEvent::Negotiation(request_response::Event::OutboundFailure {
+                request_id,
+                error,
+                ..
+            }) => {
+                if let Some(session) = self.buys.remove(&request_id) {
+                    let _ = session
+                        .reply
+                        .send(Err(format!("cannot reach the seller: {error}")));
                 }
             }
             BehaviourEvent::Sync(request_response::Event::OutboundFailure {

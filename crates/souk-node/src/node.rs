@@ -285,6 +285,10 @@ impl Node {
         .await?)
     }
 
+    pub fn licenses(&self) -> Result<Vec<souk_store::LicenseSummary>, NodeError> {
+        Ok(self.catalog.licenses()?)
+    }
+
     /// Flushes and closes the blob store.
     pub async fn shutdown(self) {
         if let Err(e) = self.store.shutdown().await {

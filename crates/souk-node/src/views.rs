@@ -206,3 +206,37 @@ pub struct ExtractRequest {
 pub struct ErrorView {
     pub error: String,
 }
+
+/// The body of a buy request to the API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuyRequest {
+    pub dataset: String,
+    pub max_price: u64,
+    pub bid: Option<u64>,
+}
+
+/// One license bought or sold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LicenseView {
+    pub id: String,
+    pub dataset: String,
+    pub role: String,
+    pub counterparty: String,
+    pub price: u64,
+    pub expires_at_ms: u64,
+    pub created_at_ms: u64,
+}
+
+impl From<&souk_store::LicenseSummary> for LicenseView {
+    fn from(l: &souk_store::LicenseSummary) -> Self {
+        Self {
+            id: l.id.clone(),
+            dataset: l.dataset.to_hex(),
+            role: if l.bought { "bought" } else { "sold" }.to_owned(),
+            counterparty: l.counterparty.to_peer_id(),
+            price: l.price,
+            expires_at_ms: l.expires_at_ms,
+            created_at_ms: l.created_at_ms,
+        }
+    }
+}

@@ -404,4 +404,157 @@ impl Catalog {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
+
+    /// The last voucher state of a payment lane: (nonce, cumulative amount).
+    pub fn lane(&self, lane: &LaneId) -> Result<Option<(u64, u64)>, CatalogError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT nonce, cumulative FROM payment_lanes
+                 WHERE payer = ?1 AND payee = ?2 AND channel = ?3 AND lane = ?4",
+                params![
+                    lane.payer.as_bytes().as_slice(),
+                    lane.payee.as_bytes().as_slice(),
+                    lane.channel.as_slice(),
+                    i64::from(lane.lane)
+                ],
+                |row| Ok((from_sql_int(row.get(0)?), from_sql_int(row.get(1)?))),
+            )
+            .optional()?)
+    }
+
+    /// Records a license bought or sold, the voucher that paid it and the lane's new state, and
+    /// for a purchase the dataset key it carried: all in one transaction.
+    pub fn record_license(&mut self, record: LicenseRecord<'_>) -> Result<(), CatalogError> {
+        let license = &record.license.license;
+        let (role, counterparty) = match record.key {
+            Some(_) => ("bought", license.seller),
+            None => ("sold", license.buyer),
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO licenses
+             (id, dataset_id, role, counterparty, price, expires_at_ms, envelope, voucher,
+              created_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                record.license.id.as_slice(),
+                license.dataset.as_bytes().as_slice(),
+                role,
+                counterparty.as_bytes().as_slice(),
+                to_sql_int(license.price)?,
+                to_sql_int(license.expires_at_ms)?,
+                record.license.envelope,
+                record.voucher,
+                to_sql_int(record.now_ms)?,
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO payment_lanes (payer, payee, channel, lane, nonce, cumulative)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(payer, payee, channel, lane)
+             DO UPDATE SET nonce = excluded.nonce, cumulative = excluded.cumulative",
+            params![
+                record.lane.payer.as_bytes().as_slice(),
+                record.lane.payee.as_bytes().as_slice(),
+                record.lane.channel.as_slice(),
+                i64::from(record.lane.lane),
+                to_sql_int(record.lane_nonce)?,
+                to_sql_int(record.lane_cumulative)?,
+            ],
+        )?;
+        if let Some(key) = record.key {
+            tx.execute(
+                "INSERT OR REPLACE INTO dataset_keys (dataset_id, key) VALUES (?1, ?2)",
+                params![
+                    license.dataset.as_bytes().as_slice(),
+                    key.as_bytes().as_slice()
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every license this node bought or sold, newest first.
+    pub fn licenses(&self) -> Result<Vec<LicenseSummary>, CatalogError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, dataset_id, role, counterparty, price, expires_at_ms, created_at_ms
+             FROM licenses ORDER BY created_at_ms DESC",
+        )?;
+        let rows = stmt
+            .query_map([], |row| {
+                let id: Vec<u8> = row.get(0)?;
+                let counterparty: Vec<u8> = row.get(3)?;
+                Ok(LicenseSummary {
+                    id: id.iter().map(|b| format!("{b:02x}")).collect(),
+                    dataset: id_from_row(row.get(1)?)?,
+                    bought: row.get::<_, String>(2)? == "bought",
+                    counterparty: PublicKey::from_slice(&counterparty).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            3,
+                            rusqlite::types::Type::Blob,
+                            Box::new(e),
+                        )
+                    })?,
+                    price: from_sql_int(row.get(4)?),
+                    expires_at_ms: from_sql_int(row.get(5)?),
+                    created_at_ms: from_sql_int(row.get(6)?),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+}
+
+/// A payment lane: payer, payee, channel and lane number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LaneId {
+    pub payer: PublicKey,
+    pub payee: PublicKey,
+    pub channel: [u8; 32],
+    pub lane: u32,
+}
+
+impl LaneId {
+    /// The default lane between two parties: channel = BLAKE3 of both keys, lane 0.
+    pub fn between(payer: PublicKey, payee: PublicKey) -> Self {
+        let mut hasher = blake3::Hasher::new_derive_key("souk/v1 payment channel");
+        hasher.update(payer.as_bytes());
+        hasher.update(payee.as_bytes());
+        Self {
+            payer,
+            payee,
+            channel: *hasher.finalize().as_bytes(),
+            lane: 0,
+        }
+    }
+}
+
+/// A license to record, with what paid it.
+#[derive(Debug)]
+pub struct LicenseRecord<'a> {
+    pub license: &'a souk_crypto::SignedLicense,
+    /// The signed voucher envelope.
+    pub voucher: &'a [u8],
+    pub lane: LaneId,
+    pub lane_nonce: u64,
+    pub lane_cumulative: u64,
+    /// For a purchase: the dataset key the license carried.
+    pub key: Option<&'a DatasetKey>,
+    pub now_ms: u64,
+}
+
+/// One line of `souk licenses`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenseSummary {
+    pub id: String,
+    pub dataset: DatasetId,
+    pub bought: bool,
+    pub counterparty: PublicKey,
+    pub price: u64,
+    pub expires_at_ms: u64,
+    pub created_at_ms: u64,
 }

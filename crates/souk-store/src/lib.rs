@@ -11,4 +11,7 @@ pub mod blobs;
 mod catalog;
 mod migrations;
 
-pub use catalog::{Catalog, CatalogError, DatasetSummary, NewDataset, SellerPolicy, StoredDataset};
+pub use catalog::{
+    Catalog, CatalogError, DatasetSummary, LaneId, LicenseRecord, LicenseSummary, NewDataset,
+    SellerPolicy, StoredDataset,
+};

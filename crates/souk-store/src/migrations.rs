@@ -57,4 +57,28 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         last_seen_ms INTEGER NOT NULL
     );
     "#,
+    // 3: licenses bought and sold, and the state of every payment lane (both sides keep it).
+    r#"
+    CREATE TABLE licenses (
+        id BLOB PRIMARY KEY CHECK (length(id) = 32),
+        dataset_id BLOB NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('bought', 'sold')),
+        counterparty BLOB NOT NULL,
+        price INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        envelope BLOB NOT NULL,
+        voucher BLOB,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX licenses_by_dataset ON licenses (dataset_id, role);
+    CREATE TABLE payment_lanes (
+        payer BLOB NOT NULL,
+        payee BLOB NOT NULL,
+        channel BLOB NOT NULL,
+        lane INTEGER NOT NULL,
+        nonce INTEGER NOT NULL,
+        cumulative INTEGER NOT NULL,
+        PRIMARY KEY (payer, payee, channel, lane)
+    );
+    "#,
 ];
