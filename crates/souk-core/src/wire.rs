@@ -36,23 +36,11 @@ fn field<const N: usize>(name: &'static str, bytes: &[u8]) -> Result<[u8; N], Wi
 }
 
 fn rights(value: i32) -> Result<UsageRights, WireError> {
-    match v1::UsageRights::try_from(value) {
-        Ok(v1::UsageRights::Research) => Ok(UsageRights::Research),
-        Ok(v1::UsageRights::Training) => Ok(UsageRights::Training),
-        Ok(v1::UsageRights::Commercial) => Ok(UsageRights::Commercial),
-        _ => Err(WireError::Decode(DecodeError::Field {
-            field: "rights",
-            reason: "unknown usage rights",
-        })),
-    }
+    Ok(souk_proto::rights_from_wire(value)?)
 }
 
 fn rights_value(rights: UsageRights) -> i32 {
-    match rights {
-        UsageRights::Research => v1::UsageRights::Research as i32,
-        UsageRights::Training => v1::UsageRights::Training as i32,
-        UsageRights::Commercial => v1::UsageRights::Commercial as i32,
-    }
+    souk_proto::rights_to_wire(rights) as i32
 }
 
 /// Signs an offer as its seller.

@@ -62,7 +62,7 @@ fn load_or_create_token(root: &Path) -> Result<String, NodeError> {
             return Ok(token.to_owned());
         }
     }
-    let token: String = random_32()?.iter().map(|b| format!("{b:02x}")).collect();
+    let token = hex::encode(random_32()?);
     replace_file_atomically(&path, token.as_bytes(), 0o600)?;
     Ok(token)
 }

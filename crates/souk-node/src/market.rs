@@ -365,7 +365,7 @@ impl Market {
         }
         let purchase = Purchase {
             dataset: session.dataset.to_hex(),
-            license_id: license.id.iter().map(|b| format!("{b:02x}")).collect(),
+            license_id: hex::encode(license.id),
             price: l.price,
             currency: l.currency.clone(),
             rounds: u32::try_from(*rounds).unwrap_or(u32::MAX),

@@ -120,12 +120,12 @@ impl From<&StoredDataset> for DatasetView {
             ciphertext_size: m.ciphertext_size(),
             shard_size: m.shards.shard_size,
             shard_count: m.shards.shard_count,
-            shard_root: hex_of(&m.shards.root),
+            shard_root: hex::encode(m.shards.root),
             shard_list_inline: !m.shards.hashes.is_empty(),
             encryption: EncryptionView {
                 scheme: "chacha20-poly1305-v1".to_owned(),
-                key_commitment: hex_of(&m.encryption.key_commitment),
-                plaintext_commitment: hex_of(&m.encryption.plaintext_commitment),
+                key_commitment: hex::encode(m.encryption.key_commitment),
+                plaintext_commitment: hex::encode(m.encryption.plaintext_commitment),
             },
             contributors: m
                 .contributors
@@ -161,10 +161,6 @@ impl From<&StoredDataset> for DatasetView {
             providers: None,
         }
     }
-}
-
-fn hex_of(bytes: &[u8; 32]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What a publish did.

@@ -22,7 +22,7 @@ mod manifest;
 
 pub use content::{ContentIndexError, decode_content_index, encode_content_index};
 pub use license::{MAX_LICENSE_BYTES, decode_license, encode_license};
-pub use manifest::{decode_manifest, encode_manifest};
+pub use manifest::{decode_manifest, encode_manifest, rights_from_wire, rights_to_wire};
 pub use prost::Message;
 
 /// Why bytes received from a peer or read from a file were not a valid object.

@@ -66,7 +66,7 @@ pub fn encode_manifest(m: &Manifest) -> Vec<u8> {
     .encode_to_vec()
 }
 
-pub(crate) fn rights_to_wire(rights: UsageRights) -> v1::UsageRights {
+pub fn rights_to_wire(rights: UsageRights) -> v1::UsageRights {
     match rights {
         UsageRights::Research => v1::UsageRights::Research,
         UsageRights::Training => v1::UsageRights::Training,
@@ -74,7 +74,7 @@ pub(crate) fn rights_to_wire(rights: UsageRights) -> v1::UsageRights {
     }
 }
 
-pub(crate) fn rights_from_wire(value: i32) -> Result<UsageRights, DecodeError> {
+pub fn rights_from_wire(value: i32) -> Result<UsageRights, DecodeError> {
     match v1::UsageRights::try_from(value) {
         Ok(v1::UsageRights::Research) => Ok(UsageRights::Research),
         Ok(v1::UsageRights::Training) => Ok(UsageRights::Training),

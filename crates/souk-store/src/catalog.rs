@@ -62,6 +62,8 @@ pub struct DatasetSummary {
 #[derive(Debug)]
 pub struct Catalog {
     conn: Connection,
+    /// This connection commits with `synchronous=NORMAL` (see [`Catalog::open_for_network`]).
+    relaxed: bool,
 }
 
 fn to_sql_int(value: u64) -> Result<i64, CatalogError> {
@@ -134,7 +136,10 @@ impl Catalog {
             tx.commit()?;
             tracing::debug!(version = i + 1, "catalog migrated");
         }
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            relaxed: synchronous != "FULL",
+        })
     }
 
     /// Adds a verified manifest (with its key and policy when this node has them) atomically.
@@ -425,7 +430,21 @@ impl Catalog {
 
     /// Records a license bought or sold, the voucher that paid it and the lane's new state, and
     /// for a purchase the dataset key it carried: all in one transaction.
+    ///
+    /// Licenses and vouchers are money: they commit with a disk flush even on a connection
+    /// opened for network data.
     pub fn record_license(&mut self, record: LicenseRecord<'_>) -> Result<(), CatalogError> {
+        if self.relaxed {
+            self.conn.pragma_update(None, "synchronous", "FULL")?;
+        }
+        let recorded = self.record_license_durably(record);
+        if self.relaxed {
+            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        recorded
+    }
+
+    fn record_license_durably(&mut self, record: LicenseRecord<'_>) -> Result<(), CatalogError> {
         let license = &record.license.license;
         let (role, counterparty) = match record.key {
             Some(_) => ("bought", license.seller),
@@ -489,7 +508,7 @@ impl Catalog {
                 let id: Vec<u8> = row.get(0)?;
                 let counterparty: Vec<u8> = row.get(3)?;
                 Ok(LicenseSummary {
-                    id: id.iter().map(|b| format!("{b:02x}")).collect(),
+                    id: hex::encode(&id),
                     dataset: id_from_row(row.get(1)?)?,
                     bought: row.get::<_, String>(2)? == "bought",
                     counterparty: PublicKey::from_slice(&counterparty).map_err(|e| {
