@@ -4,6 +4,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use souk_node::network::{NetEvent, PeerInfo};
+use souk_node::views::{BuyRequest, BuyView};
 use souk_node::{Daemon, DatasetSpec, NetConfig, NetworkConfig, Node};
 use tempfile::TempDir;
 use tokio::sync::broadcast;
@@ -26,6 +27,7 @@ pub fn network_config(bootstrap: &[String]) -> NetworkConfig {
         ],
         bootstrap: bootstrap.to_vec(),
         api_listen: "127.0.0.1:0".to_owned(),
+        blobs_listen: "127.0.0.1:0".to_owned(),
         ..NetworkConfig::default()
     }
 }
@@ -122,12 +124,56 @@ impl TestNode {
 
     /// Publishes a dataset with `parents` ("ID=BPS") through the node's API; returns its id.
     pub async fn publish_derived(&self, name: &str, bytes: &[u8], parents: &[String]) -> String {
-        self.publish_spec(name, bytes, parents, 10, 10).await
+        self.publish_spec(name, bytes, parents, 10, 10, None).await
     }
 
     /// Publishes a dataset for sale at `price`, negotiable down to `floor`; returns its id.
     pub async fn publish_priced(&self, name: &str, bytes: &[u8], price: u64, floor: u64) -> String {
-        self.publish_spec(name, bytes, &[], price, floor).await
+        self.publish_spec(name, bytes, &[], price, floor, None)
+            .await
+    }
+
+    /// Publishes `bytes` for sale at `price` in shards of `shard_size` bytes; returns its id.
+    pub async fn publish_sharded(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        price: u64,
+        shard_size: u64,
+    ) -> String {
+        self.publish_spec(name, bytes, &[], price, price, Some(shard_size))
+            .await
+    }
+
+    /// `souk buy` through the node's API.
+    pub async fn buy(
+        &self,
+        id: &str,
+        max_price: u64,
+        out: Option<std::path::PathBuf>,
+    ) -> Result<BuyView, souk_node::NodeError> {
+        let client = self.client();
+        let request = BuyRequest {
+            dataset: id.to_owned(),
+            max_price,
+            bid: None,
+            out,
+        };
+        tokio::task::spawn_blocking(move || client.post::<_, BuyView>("/v1/buy", &request))
+            .await
+            .expect("join")
+    }
+
+    /// Bytes of `id` held so far by a download in progress (None when none runs).
+    pub async fn transfer_progress(&self, id: &str) -> Option<u64> {
+        let client = self.client();
+        let list = tokio::task::spawn_blocking(move || {
+            client.get::<Vec<souk_node::views::TransferView>>("/v1/transfers")
+        })
+        .await
+        .expect("join")
+        .expect("transfers");
+        list.iter().find(|t| t.dataset == id).map(|t| t.done_bytes)
     }
 
     async fn publish_spec(
@@ -137,6 +183,7 @@ impl TestNode {
         parents: &[String],
         price: u64,
         floor: u64,
+        shard_size: Option<u64>,
     ) -> String {
         let file = self.dir.path().join(format!("{name}.bin"));
         std::fs::write(&file, bytes).expect("write");
@@ -147,6 +194,7 @@ impl TestNode {
             price: Some(price),
             floor: Some(floor),
             parents: parents.to_vec(),
+            shard_size,
             ..Default::default()
         };
         tokio::task::spawn_blocking(move || {

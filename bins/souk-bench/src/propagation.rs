@@ -63,6 +63,7 @@ pub fn run(nodes: usize, degree: usize, quiet: bool) -> anyhow::Result<()> {
                 listen: vec!["/ip4/127.0.0.1/tcp/0".to_owned()],
                 bootstrap,
                 api_listen: "127.0.0.1:0".to_owned(),
+                blobs_listen: "127.0.0.1:0".to_owned(),
                 ..NetworkConfig::default()
             };
             let (sender, receiver) = broadcast::channel(4096);

@@ -87,6 +87,9 @@ pub async fn id(dir: &Path, json: bool) -> anyhow::Result<()> {
     for addr in view.listen_addrs.iter().flatten() {
         out!("{addr}");
     }
+    if let Some(blobs) = &view.blobs_addr {
+        out!("blobs {blobs}");
+    }
     Ok(())
 }
 
@@ -108,26 +111,70 @@ pub async fn peers(dir: &Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn buy(
-    dir: &Path,
-    id: &str,
-    max_price: u64,
-    bid: Option<u64>,
-    json: bool,
-) -> anyhow::Result<()> {
-    let id = parse_id(id)?;
-    let purchase = with_backend(dir, async |b| b.buy(&id, max_price, bid).await).await?;
-    if json {
-        return print_json(&purchase);
+pub async fn buy(dir: &Path, args: BuyArgs) -> anyhow::Result<()> {
+    let id = parse_id(&args.id)?;
+    let bar = bytes_bar("fetching", args.json);
+    let on_progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let bought = with_backend(dir, async |b| {
+        b.buy(
+            &id,
+            args.max_price,
+            args.bid,
+            args.out.as_deref(),
+            &on_progress,
+        )
+        .await
+    })
+    .await;
+    bar.finish_and_clear();
+    let bought = bought?;
+    if args.json {
+        return print_json(&bought);
+    }
+    if bought.paid_now {
+        out!(
+            "bought a license for {} at {} {} after {} round(s); license {}",
+            bought.dataset,
+            bought.price,
+            bought.currency,
+            bought.rounds,
+            bought.license_id
+        );
+    } else {
+        out!(
+            "using the license already held for {}; nothing paid; license {}",
+            bought.dataset,
+            bought.license_id
+        );
     }
     out!(
-        "bought a license for {} at {} {} after {} round(s); license {}",
-        purchase.dataset,
-        purchase.price,
-        purchase.currency,
-        purchase.rounds,
-        purchase.license_id
+        "fetched {} bytes in {} ms ({} bytes were already here)",
+        bought.fetched_bytes,
+        bought.elapsed_ms,
+        bought.local_bytes
     );
+    for p in &bought.providers {
+        match &p.error {
+            None => out!(
+                "  from {}: {} bytes, {} shards",
+                p.peer_id,
+                p.bytes,
+                p.shards
+            ),
+            Some(why) => out!(
+                "  from {}: {} bytes, {} shards, dropped: {why}",
+                p.peer_id,
+                p.bytes,
+                p.shards
+            ),
+        }
+    }
+    if let (Some(out), Some(files)) = (&bought.out, bought.files) {
+        out!("wrote {files} files to {}", out.display());
+    }
     Ok(())
 }
 
@@ -346,6 +393,22 @@ pub async fn extract(dir: &Path, id: &str, out: &Path, json: bool) -> anyhow::Re
 }
 
 #[derive(Debug, Args)]
+pub struct BuyArgs {
+    id: String,
+    /// The most this node will pay.
+    #[arg(long, value_name = "UNITS")]
+    max_price: u64,
+    /// Opening bid (default: accept any offer up to --max-price).
+    #[arg(long, value_name = "UNITS")]
+    bid: Option<u64>,
+    /// Decrypt the dataset into this folder (missing or empty) once it has arrived.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct NodeRunArgs {
     /// libp2p listen address (repeatable) [default: TCP and QUIC on 0.0.0.0:4820].
     #[arg(long = "listen", value_name = "MULTIADDR")]
@@ -356,6 +419,9 @@ pub struct NodeRunArgs {
     /// Control API address (loopback) [default: 127.0.0.1:0].
     #[arg(long, value_name = "ADDR")]
     api_listen: Option<String>,
+    /// UDP address of the iroh-blobs endpoint that serves shards [default: 0.0.0.0:4821].
+    #[arg(long, value_name = "ADDR")]
+    blobs_listen: Option<String>,
     /// Print the effective configuration and exit.
     #[arg(long)]
     dump_config: bool,
@@ -391,6 +457,9 @@ pub async fn node_run(dir: &Path, args: NodeRunArgs) -> anyhow::Result<()> {
     }
     if !args.bootstrap.is_empty() {
         config.network.bootstrap = args.bootstrap;
+    }
+    if let Some(blobs) = args.blobs_listen {
+        config.network.blobs_listen = blobs;
     }
     if let Some(api) = args.api_listen {
         config.network.api_listen = api;

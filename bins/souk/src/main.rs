@@ -73,18 +73,10 @@ enum Command {
     /// Run a node on the network, or manage it.
     #[command(subcommand)]
     Node(NodeCommand),
-    /// Negotiate a license for a dataset with its publisher and pay for it (needs a running node).
-    Buy {
-        id: String,
-        /// The most this node will pay.
-        #[arg(long, value_name = "UNITS")]
-        max_price: u64,
-        /// Opening bid (default: accept any offer up to --max-price).
-        #[arg(long, value_name = "UNITS")]
-        bid: Option<u64>,
-        #[arg(long)]
-        json: bool,
-    },
+    /// Buy a dataset: negotiate a license with its publisher and pay (or use the license already
+    /// held), fetch its shards from every provider, and with --out decrypt them into a folder
+    /// (needs a running node).
+    Buy(commands::BuyArgs),
     /// List licenses bought and sold.
     Licenses {
         #[arg(long)]
@@ -172,12 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Id { json } => commands::id(&data_dir()?, json).await,
         Command::Node(NodeCommand::Run(args)) => commands::node_run(&data_dir()?, args).await,
         Command::Peers { json } => commands::peers(&data_dir()?, json).await,
-        Command::Buy {
-            id,
-            max_price,
-            bid,
-            json,
-        } => commands::buy(&data_dir()?, &id, max_price, bid, json).await,
+        Command::Buy(args) => commands::buy(&data_dir()?, args).await,
         Command::Licenses { json } => commands::licenses(&data_dir()?, json).await,
         Command::Publish(args) => commands::publish(&data_dir()?, args).await,
         Command::Datasets { query, json } => {

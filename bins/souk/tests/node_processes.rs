@@ -21,7 +21,14 @@ struct NodeProcess {
 impl NodeProcess {
     fn start(dir: &Path, bootstrap: &[String]) -> Self {
         let mut cmd = souk_command(dir);
-        cmd.args(["node", "run", "--listen", "/ip4/127.0.0.1/tcp/0"]);
+        cmd.args([
+            "node",
+            "run",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--blobs-listen",
+            "127.0.0.1:0",
+        ]);
         for addr in bootstrap {
             cmd.args(["--bootstrap", addr]);
         }

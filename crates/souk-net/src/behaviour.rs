@@ -12,7 +12,9 @@ use libp2p::{
 
 use prometheus_client::registry::Registry;
 
-use crate::codec::{NEGOTIATION_PROTOCOL, NegotiationCodec, SYNC_PROTOCOL, SyncCodec};
+use crate::codec::{
+    ACCESS_PROTOCOL, AccessCodec, NEGOTIATION_PROTOCOL, NegotiationCodec, SYNC_PROTOCOL, SyncCodec,
+};
 
 /// Gossipsub topic of manifest announcements.
 pub const MANIFEST_TOPIC: &str = "souk/manifests/1";
@@ -74,6 +76,7 @@ pub struct Behaviour {
     pub gossipsub: gossipsub::Behaviour,
     pub sync: request_response::Behaviour<SyncCodec>,
     pub negotiation: request_response::Behaviour<NegotiationCodec>,
+    pub access: request_response::Behaviour<AccessCodec>,
 }
 
 impl std::fmt::Debug for Behaviour {
@@ -183,6 +186,12 @@ impl Behaviour {
                 request_response::Config::default()
                     .with_request_timeout(config.request_timeout)
                     .with_max_concurrent_streams(64),
+            ),
+            access: request_response::Behaviour::new(
+                [(ACCESS_PROTOCOL, request_response::ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(config.request_timeout)
+                    .with_max_concurrent_streams(16),
             ),
         })
     }

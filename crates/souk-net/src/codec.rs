@@ -46,6 +46,17 @@ pub const NEGOTIATION_PROTOCOL: StreamProtocol = StreamProtocol::new("/souk/nego
 /// Negotiation: every message is a small protobuf; a license is the largest answer.
 pub type NegotiationCodec = ProstCodec<v1::NegotiationRequest, v1::NegotiationResponse, 4096, 4096>;
 
+/// Access to a provider's blobs.
+pub const ACCESS_PROTOCOL: StreamProtocol = StreamProtocol::new("/souk/access/1");
+
+/// Access: a request carries one license; the answer a few addresses.
+pub type AccessCodec = ProstCodec<
+    v1::AccessRequest,
+    v1::AccessResponse,
+    { souk_crypto::MAX_LICENSE_ENVELOPE_BYTES + 16 },
+    1024,
+>;
+
 /// Catch-up sync: a request is tiny; a page holds at most [`MAX_SYNC_PAGE`] manifests.
 pub type SyncCodec = ProstCodec<
     v1::SyncRequest,

@@ -2,8 +2,8 @@
 //!
 //! [`Behaviour`] composes what every Souk node speaks: identify, ping, Kademlia under a private
 //! protocol name (peers and provider records), gossipsub with message validation and peer scoring
-//! (manifest announcements), and the catch-up sync and license negotiation request-response
-//! protocols. [`build_swarm`]
+//! (manifest announcements), and the catch-up sync, license negotiation and blobs access
+//! request-response protocols. [`build_swarm`]
 //! puts it on TCP and QUIC with noise and yamux, under the node's own ed25519 key.
 //!
 //! This crate decides wire formats and limits; what a node does with the events (validate,
@@ -16,7 +16,8 @@ pub use behaviour::{
     Behaviour, BehaviourEvent, MANIFEST_TOPIC, NetConfig, NetError, build_swarm, manifest_topic,
 };
 pub use codec::{
-    MAX_SYNC_PAGE, NEGOTIATION_PROTOCOL, NegotiationCodec, ProstCodec, SYNC_PROTOCOL, SyncCodec,
+    ACCESS_PROTOCOL, AccessCodec, MAX_SYNC_PAGE, NEGOTIATION_PROTOCOL, NegotiationCodec,
+    ProstCodec, SYNC_PROTOCOL, SyncCodec,
 };
 pub use libp2p;
 pub use prometheus_client::registry::Registry as MetricsRegistry;

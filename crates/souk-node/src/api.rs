@@ -14,13 +14,15 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use souk_types::DatasetId;
 
-use crate::market::Purchase;
 use crate::network::NetHandle;
+use crate::purchase::{Buyer, Transfers};
 use crate::views::{
-    BuyRequest, DatasetView, ErrorView, ExtractRequest, ExtractView, IdView, ImportView,
-    LicenseView, PublishView, SummaryView,
+    BuyRequest, BuyView, DatasetView, ErrorView, ExtractRequest, ExtractView, IdView, ImportView,
+    LicenseView, PublishView, SummaryView, TransferView,
 };
-use crate::{DatasetSpec, Node, NodeError};
+use crate::{DatasetSpec, Node, NodeError, serving};
+use souk_store::blobs::BlobStore;
+use souk_transfer::BlobsService;
 
 /// How long `GET /v1/datasets/{id}` waits for the DHT's provider records.
 const PROVIDER_LOOKUP: Duration = Duration::from_secs(3);
@@ -29,6 +31,24 @@ pub(crate) struct ApiState {
     pub(crate) node: tokio::sync::Mutex<Node>,
     pub(crate) net: NetHandle,
     pub(crate) token: String,
+    pub(crate) blobs: BlobsService,
+    /// The node's blob store (a handle: the store runs on its own tasks).
+    pub(crate) store: BlobStore,
+    pub(crate) transfers: Transfers,
+    pub(crate) serve_bought: bool,
+}
+
+impl ApiState {
+    fn buyer(&self) -> Buyer<'_> {
+        Buyer {
+            node: &self.node,
+            net: &self.net,
+            blobs: &self.blobs,
+            store: &self.store,
+            transfers: &self.transfers,
+            serve_bought: self.serve_bought,
+        }
+    }
 }
 
 pub(crate) struct ApiError(NodeError);
@@ -101,6 +121,7 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/publish", post(publish))
         .route("/v1/buy", post(buy))
         .route("/v1/licenses", get(licenses))
+        .route("/v1/transfers", get(transfers))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
 }
@@ -111,6 +132,7 @@ async fn id(State(state): State<Arc<ApiState>>) -> Json<IdView> {
         peer_id: public.to_peer_id(),
         public_key: public.to_hex(),
         listen_addrs: Some(state.net.listen_addrs().await),
+        blobs_addr: state.blobs.addrs().first().map(ToString::to_string),
     })
 }
 
@@ -179,15 +201,22 @@ async fn publish(
     State(state): State<Arc<ApiState>>,
     Json(spec): Json<DatasetSpec>,
 ) -> ApiResult<PublishView> {
-    let (report, envelope, id) = {
+    let (report, stored) = {
         let mut node = state.node.lock().await;
         let request = node.prepare_publish(spec)?;
         let report = node.publish(request, &|_| {}, &|_| {}).await?;
-        let id = parse_id(&report.id)?;
-        let envelope = node.export_manifest(&id)?;
-        (report, envelope, id)
+        let stored = node.show(&parse_id(&report.id)?)?;
+        (report, stored)
     };
-    state.net.announce(id, envelope, true).await;
+    let id = stored.signed.id;
+    serving::serve(
+        &state.store,
+        state.blobs.gate(),
+        id,
+        stored.signed.manifest.shards.root,
+    )
+    .await;
+    state.net.announce(id, stored.signed.envelope, true).await;
     Ok(Json(report))
 }
 
@@ -214,15 +243,12 @@ async fn extract(
 async fn buy(
     State(state): State<Arc<ApiState>>,
     Json(request): Json<BuyRequest>,
-) -> ApiResult<Purchase> {
-    let id = parse_id(&request.dataset)?;
-    let seller = state.node.lock().await.show(&id)?.signed.manifest.publisher;
-    state
-        .net
-        .buy(id, seller, request.max_price, request.bid)
-        .await
-        .map(Json)
-        .map_err(|e| ApiError(NodeError::Invalid(e)))
+) -> ApiResult<BuyView> {
+    Ok(Json(state.buyer().buy(request).await?))
+}
+
+async fn transfers(State(state): State<Arc<ApiState>>) -> Json<Vec<TransferView>> {
+    Json(state.transfers.list())
 }
 
 async fn licenses(State(state): State<Arc<ApiState>>) -> ApiResult<Vec<LicenseView>> {

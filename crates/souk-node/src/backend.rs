@@ -8,7 +8,8 @@ use souk_types::DatasetId;
 use crate::client::ApiClient;
 use crate::network::PeerInfo;
 use crate::views::{
-    DatasetView, ExtractRequest, ExtractView, IdView, ImportView, PublishView, SummaryView,
+    BuyRequest, BuyView, DatasetView, ExtractRequest, ExtractView, IdView, ImportView, PublishView,
+    SummaryView, TransferView,
 };
 use crate::{DatasetSpec, Node, NodeError, data_dir};
 
@@ -59,6 +60,7 @@ impl Backend {
                 peer_id: node.key().public().to_peer_id(),
                 public_key: node.key().public().to_hex(),
                 listen_addrs: None,
+                blobs_addr: None,
             }),
             Self::Remote(client) => blocking(client, |c| c.get("/v1/id")).await,
         }
@@ -71,22 +73,39 @@ impl Backend {
         }
     }
 
-    /// Negotiates and pays for a license (needs a running node).
+    /// Buys `dataset` (or uses the license already held), fetches its shards and, with `out`,
+    /// writes its files there (needs a running node). `progress` hears (bytes held, bytes in
+    /// all) while the shards arrive.
     pub async fn buy(
         &self,
         dataset: &DatasetId,
         max_price: u64,
         bid: Option<u64>,
-    ) -> Result<crate::market::Purchase, NodeError> {
-        match self {
-            Self::Local(_) => Err(NodeError::NotRunning),
-            Self::Remote(client) => {
-                let request = crate::views::BuyRequest {
-                    dataset: dataset.to_hex(),
-                    max_price,
-                    bid,
-                };
-                blocking(client, move |c| c.post("/v1/buy", &request)).await
+        out: Option<&Path>,
+        progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<BuyView, NodeError> {
+        let Self::Remote(client) = self else {
+            return Err(NodeError::NotRunning);
+        };
+        let request = BuyRequest {
+            dataset: dataset.to_hex(),
+            max_price,
+            bid,
+            out: out.map(absolute).transpose()?,
+        };
+        let mut bought = std::pin::pin!(blocking(client, move |c| c.post("/v1/buy", &request)));
+        let mut poll = tokio::time::interval(std::time::Duration::from_millis(200));
+        let wanted = dataset.to_hex();
+        loop {
+            tokio::select! {
+                result = &mut bought => return result,
+                _ = poll.tick() => {
+                    let transfers: Vec<TransferView> =
+                        blocking(client, |c| c.get("/v1/transfers")).await.unwrap_or_default();
+                    if let Some(t) = transfers.iter().find(|t| t.dataset == wanted) {
+                        progress(t.done_bytes, t.total_bytes);
+                    }
+                }
             }
         }
     }

@@ -32,10 +32,17 @@ pub struct NetworkConfig {
     /// The network this node trades on: licenses, offers and vouchers name it, and are refused
     /// on any other.
     pub network_id: String,
+    /// Where the iroh-blobs endpoint that serves shards listens (UDP `IP:port`).
+    pub blobs_listen: String,
+    /// Whether datasets this node bought are served to other license holders (and the node
+    /// advertised as their provider).
+    pub serve_bought: bool,
 }
 
 /// The default libp2p port.
 pub const DEFAULT_PORT: u16 = 4820;
+/// The default iroh-blobs port.
+pub const DEFAULT_BLOBS_PORT: u16 = 4821;
 
 impl Default for NetworkConfig {
     fn default() -> Self {
@@ -50,6 +57,8 @@ impl Default for NetworkConfig {
             sync_interval_secs: 300,
             max_connections: 256,
             network_id: "souk-main".to_owned(),
+            blobs_listen: format!("0.0.0.0:{DEFAULT_BLOBS_PORT}"),
+            serve_bought: true,
         }
     }
 }
@@ -126,6 +135,15 @@ impl Config {
         if !api.ip().is_loopback() {
             return Err("network.api_listen must be a loopback address".to_owned());
         }
+        self.network
+            .blobs_listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|_| {
+                format!(
+                    "network.blobs_listen {:?} is not an IP:port",
+                    self.network.blobs_listen
+                )
+            })?;
         for addr in self.network.listen.iter().chain(&self.network.bootstrap) {
             addr.parse::<souk_net::libp2p::Multiaddr>()
                 .map_err(|e| format!("{addr:?} is not a multiaddr: {e}"))?;

@@ -19,7 +19,10 @@ use crate::data_dir::{CATALOG_FILE, replace_file_atomically};
 use crate::error::random_32;
 use crate::market::Market;
 use crate::network::{self, NetEvent, NetHandle, NetworkOptions};
+use crate::purchase::Transfers;
+use crate::serving;
 use crate::{Node, NodeError};
+use souk_transfer::{BlobsService, Gate};
 
 /// How long start-up waits for the transports to report their listen addresses.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,6 +33,8 @@ pub struct Daemon {
     pub peer_id: String,
     pub api_addr: SocketAddr,
     pub listen_addrs: Vec<String>,
+    /// The UDP address of the iroh-blobs endpoint.
+    pub blobs_addr: Option<String>,
     net: NetHandle,
     state: Arc<ApiState>,
     stop_api: oneshot::Sender<()>,
@@ -85,6 +90,16 @@ pub async fn start_observed(
     events: broadcast::Sender<NetEvent>,
 ) -> Result<Daemon, NodeError> {
     let node = Node::open(root).await?;
+    let blobs_listen: SocketAddr = network
+        .blobs_listen
+        .parse()
+        .map_err(|_| NodeError::Invalid(format!("{:?} is not an IP:port", network.blobs_listen)))?;
+    let gate = Gate::default();
+    let blobs = BlobsService::bind(&node.key().seed(), blobs_listen, node.store(), gate.clone())
+        .await
+        .map_err(|e| NodeError::Invalid(e.to_string()))?;
+    let served = serving::serve_held(&node, &gate, network.serve_bought).await?;
+    tracing::info!(datasets = served, addrs = ?blobs.addrs(), "serving blobs");
     let listen = parse_addrs(&network.listen)?;
     let bootstrap = parse_addrs(&network.bootstrap)?;
     let api_listen: SocketAddr = network
@@ -140,6 +155,8 @@ pub async fn start_observed(
         announce_interval: Duration::from_secs(network.announce_interval_secs),
         sync_interval: Duration::from_secs(network.sync_interval_secs),
         net,
+        gate,
+        blobs_addrs: blobs.addrs(),
     };
     let market = Market::new(
         souk_crypto::NodeKey::from_seed(*node.key().seed()),
@@ -154,10 +171,15 @@ pub async fn start_observed(
     let api_addr = listener
         .local_addr()
         .map_err(|e| NodeError::io("reading the API address", e))?;
+    let blobs_addr = blobs.addrs().first().map(ToString::to_string);
     let state = Arc::new(ApiState {
+        store: node.store().clone(),
         node: tokio::sync::Mutex::new(node),
         net: handle.clone(),
         token,
+        blobs,
+        transfers: Transfers::default(),
+        serve_bought: network.serve_bought,
     });
     let (stop_api, stopped) = oneshot::channel::<()>();
     let app = router(state.clone());
@@ -181,6 +203,7 @@ pub async fn start_observed(
         peer_id,
         api_addr,
         listen_addrs,
+        blobs_addr,
         net: handle,
         state,
         stop_api,
@@ -207,6 +230,7 @@ impl Daemon {
         let _ = self.api_task.await;
         self.net.shutdown().await;
         let _ = self.net_task.await;
+        self.state.blobs.shutdown().await;
         match Arc::try_unwrap(self.state) {
             Ok(state) => state.node.into_inner().shutdown().await,
             Err(_) => tracing::warn!("the API still held the node at shutdown"),

@@ -3,8 +3,9 @@
 //!
 //! [`data_dir`] finds and initialises the directory; [`Node`] opens it and runs the operations
 //! the `souk` command exposes (publish, list, show, export, import, extract). [`daemon`] runs a
-//! node on the network: the [`network`] task (gossip, catch-up sync, provider records) and the
-//! control API; [`Backend`] lets a command run through that API when a node runs, or directly on
+//! node on the network: the [`network`] task (gossip, catch-up sync, provider records, license
+//! negotiation and blobs access), the iroh-blobs endpoint that serves shards to license holders
+//! (`souk-transfer`), and the control API; [`Backend`] lets a command run through that API when a node runs, or directly on
 //! the data directory when none does.
 
 mod api;
@@ -17,11 +18,13 @@ mod error;
 pub mod market;
 pub mod network;
 mod node;
+mod purchase;
+mod serving;
 mod spec;
 pub mod views;
 
 pub use backend::Backend;
-pub use config::{Config, DEFAULT_PORT, NetworkConfig};
+pub use config::{Config, DEFAULT_BLOBS_PORT, DEFAULT_PORT, NetworkConfig};
 pub use daemon::Daemon;
 pub use error::NodeError;
 pub use node::{Node, PublishRequest};

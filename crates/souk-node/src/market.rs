@@ -96,6 +96,10 @@ impl Market {
         }
     }
 
+    pub(crate) fn network_id(&self) -> &str {
+        &self.network_id
+    }
+
     /// The seller's terms for `dataset`: only datasets it holds the key of and prices.
     fn policy(catalog: &Catalog, dataset: &DatasetId) -> Option<Policy> {
         let stored = catalog.get(dataset).ok()??;

@@ -3,10 +3,11 @@
 //! provider records.
 
 use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use souk_crypto::SignedManifest;
+use souk_crypto::{SignedLicense, SignedManifest};
 use souk_net::libp2p::gossipsub::{self, MessageAcceptance};
 use souk_net::libp2p::kad::{self, GetProvidersOk, QueryId, QueryResult};
 use souk_net::libp2p::request_response::{self, OutboundRequestId};
@@ -23,6 +24,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::NodeError;
 use crate::market::{BuySession, BuyStep, Market, Purchase, PurchaseReply};
 use crate::node::now_ms;
+use souk_transfer::Gate;
 
 /// How a manifest reached this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,8 +97,18 @@ pub(crate) enum NetCommand {
         bid: Option<u64>,
         reply: PurchaseReply,
     },
+    Access {
+        provider: PublicKey,
+        license: Vec<u8>,
+        reply: AccessReply,
+    },
     Shutdown,
 }
+
+type AccessReply = oneshot::Sender<Result<Vec<SocketAddr>, String>>;
+
+/// Most blobs addresses taken from one access grant.
+const MAX_BLOBS_ADDRS: usize = 16;
 
 /// Gossip messages this node received on the manifest topic.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -193,6 +205,22 @@ impl NetHandle {
         .unwrap_or_else(|| Err("the node stopped".to_owned()))
     }
 
+    /// Presents `license` to `provider` and returns the provider's blobs addresses once it
+    /// admitted this node.
+    pub async fn request_access(
+        &self,
+        provider: PublicKey,
+        license: Vec<u8>,
+    ) -> Result<Vec<SocketAddr>, String> {
+        self.ask(|reply| NetCommand::Access {
+            provider,
+            license,
+            reply,
+        })
+        .await
+        .unwrap_or_else(|| Err("the node stopped".to_owned()))
+    }
+
     pub async fn gossip_counters(&self) -> GossipCounters {
         GossipCounters::from_metrics(&self.metrics().await)
     }
@@ -217,6 +245,10 @@ pub struct NetworkOptions {
     pub announce_interval: Duration,
     pub sync_interval: Duration,
     pub net: NetConfig,
+    /// Who may read this node's blobs; license holders are admitted here.
+    pub gate: Gate,
+    /// Where this node's blobs endpoint listens.
+    pub blobs_addrs: Vec<SocketAddr>,
 }
 
 /// Misbehaviour a peer may show before it is disconnected and banned.
@@ -244,6 +276,7 @@ struct Service {
     buys: HashMap<OutboundRequestId, BuySession>,
     provider_queries: HashMap<QueryId, (HashSet<PeerId>, oneshot::Sender<Vec<String>>)>,
     connected: HashMap<PeerId, Multiaddr>,
+    access_requests: HashMap<OutboundRequestId, (PeerId, AccessReply)>,
 }
 
 /// Starts the network task on `swarm`, which must use this node's key.
@@ -276,6 +309,7 @@ pub(crate) fn spawn(
         buys: HashMap::new(),
         provider_queries: HashMap::new(),
         connected: HashMap::new(),
+        access_requests: HashMap::new(),
     };
     service.dial_known_peers();
     let task = tokio::spawn(async move { service.run(receiver).await });
@@ -420,6 +454,22 @@ impl Service {
                     .start_buy(dataset, seller, max_price, bid, reply);
                 self.send_buy_step(Some((request, session)));
             }
+            NetCommand::Access {
+                provider,
+                license,
+                reply,
+            } => {
+                let Ok(peer) = provider.to_peer_id().parse::<PeerId>() else {
+                    let _ = reply.send(Err("the provider's key is not a peer id".to_owned()));
+                    return;
+                };
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .access
+                    .send_request(&peer, v1::AccessRequest { license });
+                self.access_requests.insert(id, (peer, reply));
+            }
             NetCommand::Shutdown => {}
         }
     }
@@ -439,15 +489,14 @@ impl Service {
         }
     }
 
-    /// Re-gossips the manifests of datasets this node holds, for peers that missed them.
+    /// Re-gossips the manifests of datasets this node serves, for peers that missed them, and
+    /// renews its provider records.
     fn reannounce(&mut self) {
-        let Ok(held) = self.catalog.list(None, 10_000) else {
-            return;
-        };
-        for summary in held.into_iter().filter(|d| d.has_key) {
-            if let Ok(Some(stored)) = self.catalog.get(&summary.id) {
+        let held = self.options.gate.lock().held();
+        for id in held {
+            if let Ok(Some(stored)) = self.catalog.get(&id) {
                 self.publish(stored.signed.envelope);
-                let key = kad::RecordKey::new(summary.id.as_bytes());
+                let key = kad::RecordKey::new(id.as_bytes());
                 let _ = self.swarm.behaviour_mut().kad.start_providing(key);
             }
         }
@@ -608,6 +657,100 @@ impl Service {
             .behaviour_mut()
             .negotiation
             .send_response(channel, response);
+    }
+
+    /// Checks a license a peer presents and admits the peer's blobs endpoint (the same key) to
+    /// the dataset until the license expires.
+    fn answer_access(
+        &mut self,
+        peer: PeerId,
+        request: v1::AccessRequest,
+        channel: request_response::ResponseChannel<v1::AccessResponse>,
+    ) {
+        use v1::access_response::Result as Answer;
+        if !self.within_budget(peer) {
+            return;
+        }
+        let answer = match self.admit(peer, &request.license) {
+            Ok(expires_at_ms) => Answer::Granted(v1::AccessGranted {
+                blobs_addrs: self
+                    .options
+                    .blobs_addrs
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+                expires_at_ms,
+            }),
+            Err(reason) => {
+                tracing::info!(%peer, %reason, "refused blobs access");
+                Answer::Refused(reason)
+            }
+        };
+        let _ = self.swarm.behaviour_mut().access.send_response(
+            channel,
+            v1::AccessResponse {
+                result: Some(answer),
+            },
+        );
+    }
+
+    fn admit(&mut self, peer: PeerId, license: &[u8]) -> Result<u64, String> {
+        let presenter = peer
+            .to_string()
+            .parse::<PublicKey>()
+            .map_err(|_| "only ed25519 peers hold licenses".to_owned())?;
+        let signed = SignedLicense::open(license).map_err(|e| e.to_string())?;
+        let l = &signed.license;
+        l.grants(&presenter, &l.dataset, self.market.network_id(), now_ms())
+            .map_err(|e| e.to_string())?;
+        let stored = self
+            .catalog
+            .get(&l.dataset)
+            .ok()
+            .flatten()
+            .ok_or_else(|| format!("this node does not know dataset {}", l.dataset))?;
+        if stored.signed.manifest.publisher != l.seller {
+            return Err("the license was not issued by the dataset's publisher".to_owned());
+        }
+        if !self.options.gate.lock().holds(&l.dataset) {
+            return Err(format!("this node does not serve dataset {}", l.dataset));
+        }
+        let fresh = self
+            .catalog
+            .remember_license_nonce(&l.seller, &l.nonce, &signed.id)
+            .map_err(|e| format!("cannot check the license nonce: {e}"))?;
+        if !fresh {
+            return Err(souk_types::LicenseError::Replayed.to_string());
+        }
+        self.options
+            .gate
+            .lock()
+            .admit(presenter, l.dataset, l.expires_at_ms);
+        Ok(l.expires_at_ms)
+    }
+
+    /// The provider's blobs addresses from its grant; an unspecified IP stands for the one
+    /// this node reached it at.
+    fn blobs_addrs_of(&self, peer: &PeerId, granted: &v1::AccessGranted) -> Vec<SocketAddr> {
+        let reached = self.connected.get(peer).and_then(|addr| {
+            addr.iter().find_map(|p| match p {
+                Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
+                Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
+                _ => None,
+            })
+        });
+        granted
+            .blobs_addrs
+            .iter()
+            .take(MAX_BLOBS_ADDRS)
+            .filter_map(|a| a.parse::<SocketAddr>().ok())
+            .filter_map(|mut addr| {
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(reached?);
+                }
+                Some(addr)
+            })
+            .collect()
     }
 
     fn send_buy_step(&mut self, step: BuyStep) {
@@ -808,6 +951,38 @@ impl Service {
                     let _ = session
                         .reply
                         .send(Err(format!("cannot reach the seller: {error}")));
+                }
+            }
+            BehaviourEvent::Access(request_response::Event::Message { peer, message, .. }) => {
+                match message {
+                    request_response::Message::Request {
+                        request, channel, ..
+                    } => self.answer_access(peer, request, channel),
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    } => {
+                        use v1::access_response::Result as Answer;
+                        if let Some((peer, reply)) = self.access_requests.remove(&request_id) {
+                            let result = match response.result {
+                                Some(Answer::Granted(granted)) => {
+                                    Ok(self.blobs_addrs_of(&peer, &granted))
+                                }
+                                Some(Answer::Refused(reason)) => Err(reason),
+                                None => Err("the provider sent an empty answer".to_owned()),
+                            };
+                            let _ = reply.send(result);
+                        }
+                    }
+                }
+            }
+            BehaviourEvent::Access(request_response::Event::OutboundFailure {
+                request_id,
+                error,
+                ..
+            }) => {
+                if let Some((_, reply)) = self.access_requests.remove(&request_id) {
+                    let _ = reply.send(Err(format!("cannot reach the provider: {error}")));
                 }
             }
             BehaviourEvent::Sync(request_response::Event::OutboundFailure {

@@ -11,6 +11,10 @@ pub struct IdView {
     /// Present while the node runs: full multiaddrs with `/p2p/<peer id>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen_addrs: Option<Vec<String>>,
+    /// Present while the node runs: the UDP address of its iroh-blobs endpoint, whose
+    /// endpoint id is `public_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blobs_addr: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -209,6 +213,50 @@ pub struct BuyRequest {
     pub dataset: String,
     pub max_price: u64,
     pub bid: Option<u64>,
+    /// Where to write the decrypted files; absent to only fetch the shards.
+    #[serde(default)]
+    pub out: Option<std::path::PathBuf>,
+}
+
+/// One provider of a purchase.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProviderView {
+    pub peer_id: String,
+    /// Verified bytes received from it.
+    pub bytes: u64,
+    pub shards: u64,
+    /// Why it was refused or dropped, if it was.
+    pub error: Option<String>,
+}
+
+/// A completed `souk buy`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuyView {
+    pub dataset: String,
+    pub license_id: String,
+    pub price: u64,
+    pub currency: String,
+    /// False when a license already held was used (nothing was paid this time).
+    pub paid_now: bool,
+    pub rounds: u32,
+    pub expires_at_ms: u64,
+    pub shards: u64,
+    /// Bytes fetched in this run, from all providers.
+    pub fetched_bytes: u64,
+    /// Bytes already in the store from an earlier, interrupted run.
+    pub local_bytes: u64,
+    pub providers: Vec<ProviderView>,
+    pub out: Option<std::path::PathBuf>,
+    pub files: Option<u64>,
+    pub elapsed_ms: u64,
+}
+
+/// A download in progress.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TransferView {
+    pub dataset: String,
+    pub done_bytes: u64,
+    pub total_bytes: u64,
 }
 
 /// One license bought or sold.

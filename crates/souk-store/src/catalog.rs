@@ -497,6 +497,49 @@ impl Catalog {
         Ok(())
     }
 
+    /// The envelope of the longest-lasting license this node bought for `dataset` that is still
+    /// valid at `now_ms`.
+    pub fn license_bought(
+        &self,
+        dataset: &DatasetId,
+        now_ms: u64,
+    ) -> Result<Option<Vec<u8>>, CatalogError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT envelope FROM licenses
+                 WHERE dataset_id = ?1 AND role = 'bought' AND expires_at_ms > ?2
+                 ORDER BY expires_at_ms DESC LIMIT 1",
+                params![dataset.as_bytes().as_slice(), to_sql_int(now_ms)?],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Remembers that `seller` issued license `license_id` with `nonce`. False if that nonce
+    /// already names another license of that seller: a replay.
+    pub fn remember_license_nonce(
+        &mut self,
+        seller: &PublicKey,
+        nonce: &[u8; 16],
+        license_id: &[u8; 32],
+    ) -> Result<bool, CatalogError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO license_nonces (seller, nonce, license_id) VALUES (?1, ?2, ?3)",
+            params![
+                seller.as_bytes().as_slice(),
+                nonce.as_slice(),
+                license_id.as_slice()
+            ],
+        )?;
+        let first: Vec<u8> = self.conn.query_row(
+            "SELECT license_id FROM license_nonces WHERE seller = ?1 AND nonce = ?2",
+            params![seller.as_bytes().as_slice(), nonce.as_slice()],
+            |row| row.get(0),
+        )?;
+        Ok(first == license_id)
+    }
+
     /// Every license this node bought or sold, newest first.
     pub fn licenses(&self) -> Result<Vec<LicenseSummary>, CatalogError> {
         let mut stmt = self.conn.prepare_cached(

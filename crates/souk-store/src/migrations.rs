@@ -81,4 +81,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (payer, payee, channel, lane)
     );
     "#,
+    // 4: license nonces seen by this node as a provider (a reused nonce is a replay).
+    r#"
+    CREATE TABLE license_nonces (
+        seller BLOB NOT NULL,
+        nonce BLOB NOT NULL,
+        license_id BLOB NOT NULL,
+        PRIMARY KEY (seller, nonce)
+    );
+    "#,
 ];

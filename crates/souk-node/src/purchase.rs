@@ -1,0 +1,232 @@
+//! `souk buy` on a running node: a license (the one already held, or a new one negotiated and
+//! paid), access at every provider that serves the dataset, the shards fetched in parallel and
+//! verified, then served onward and, with an output folder, decrypted and checked.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use souk_crypto::SignedLicense;
+use souk_store::blobs::{BlobStore, dataset_tag};
+use souk_transfer::{BlobsService, FetchRequest, Hash, Source};
+use souk_types::{DatasetId, PublicKey};
+
+use crate::network::NetHandle;
+use crate::node::now_ms;
+use crate::views::{BuyRequest, BuyView, ProviderView, TransferView};
+use crate::{Node, NodeError, serving};
+
+/// How long the DHT may take to name a dataset's providers.
+const PROVIDER_LOOKUP: Duration = Duration::from_secs(3);
+/// Shards requested at once from each provider.
+const STREAMS_PER_PROVIDER: usize = 4;
+
+/// Downloads in progress, for `GET /v1/transfers`.
+#[derive(Debug, Default)]
+pub(crate) struct Transfers(Mutex<HashMap<DatasetId, TransferView>>);
+
+impl Transfers {
+    fn set(&self, id: DatasetId, done: u64, total: u64) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        map.insert(
+            id,
+            TransferView {
+                dataset: id.to_hex(),
+                done_bytes: done,
+                total_bytes: total,
+            },
+        );
+    }
+
+    fn finish(&self, id: &DatasetId) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+    }
+
+    pub(crate) fn list(&self) -> Vec<TransferView> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
+/// What a purchase needs from the running node.
+pub(crate) struct Buyer<'a> {
+    pub(crate) node: &'a tokio::sync::Mutex<Node>,
+    pub(crate) net: &'a NetHandle,
+    pub(crate) blobs: &'a BlobsService,
+    pub(crate) store: &'a BlobStore,
+    pub(crate) transfers: &'a Transfers,
+    pub(crate) serve_bought: bool,
+}
+
+fn invalid(e: impl ToString) -> NodeError {
+    NodeError::Invalid(e.to_string())
+}
+
+impl Buyer<'_> {
+    pub(crate) async fn buy(&self, request: BuyRequest) -> Result<BuyView, NodeError> {
+        let started = Instant::now();
+        let id: DatasetId = request.dataset.parse().map_err(invalid)?;
+        let (stored, me, held) = {
+            let node = self.node.lock().await;
+            let held = node.catalog().license_bought(&id, now_ms())?;
+            (node.show(&id)?, node.key().public(), held)
+        };
+        let manifest = &stored.signed.manifest;
+        let (envelope, paid_now, rounds) = match held {
+            Some(envelope) => (envelope, false, 0),
+            None => {
+                let purchase = self
+                    .net
+                    .buy(id, manifest.publisher, request.max_price, request.bid)
+                    .await
+                    .map_err(NodeError::Invalid)?;
+                let envelope = self
+                    .node
+                    .lock()
+                    .await
+                    .catalog()
+                    .license_bought(&id, now_ms())?
+                    .ok_or_else(|| invalid("the license just bought is not on record"))?;
+                (envelope, true, purchase.rounds)
+            }
+        };
+        let license = SignedLicense::open(&envelope).map_err(invalid)?;
+
+        let already_served = self.blobs.gate().lock().holds(&id);
+        let (providers, fetch) = if already_served {
+            (Vec::new(), None)
+        } else {
+            let total = manifest.ciphertext_size();
+            self.transfers.set(id, 0, total);
+            let fetched = self.fetch(id, me, manifest, &envelope, total).await;
+            self.transfers.finish(&id);
+            let (providers, report) = fetched?;
+            (providers, Some(report))
+        };
+
+        if !already_served && (self.serve_bought || manifest.publisher == me) {
+            if serving::serve(self.store, self.blobs.gate(), id, manifest.shards.root).await {
+                self.net
+                    .announce(id, stored.signed.envelope.clone(), true)
+                    .await;
+            }
+        }
+
+        let extracted = match &request.out {
+            Some(out) => {
+                let stats = self.node.lock().await.extract(&id, out, &|_| {}).await?;
+                Some(stats.files)
+            }
+            None => None,
+        };
+        let l = &license.license;
+        Ok(BuyView {
+            dataset: id.to_hex(),
+            license_id: hex::encode(license.id),
+            price: l.price,
+            currency: l.currency.clone(),
+            paid_now,
+            rounds,
+            expires_at_ms: l.expires_at_ms,
+            shards: manifest.shards.shard_count,
+            fetched_bytes: fetch.as_ref().map_or(0, |r| r.fetched_bytes),
+            local_bytes: fetch.as_ref().map_or(0, |r| r.local_bytes),
+            providers,
+            out: request.out.clone(),
+            files: extracted,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
+    /// Every peer that may serve the dataset: its publisher and the providers the DHT names.
+    async fn providers(
+        &self,
+        id: DatasetId,
+        publisher: PublicKey,
+        me: PublicKey,
+    ) -> Vec<PublicKey> {
+        let found = tokio::time::timeout(PROVIDER_LOOKUP, self.net.providers(id))
+            .await
+            .unwrap_or_default();
+        let mut all: BTreeSet<PublicKey> = found.iter().filter_map(|p| p.parse().ok()).collect();
+        all.insert(publisher);
+        all.remove(&me);
+        // The publisher first: it always holds the whole dataset.
+        let mut ordered = vec![publisher];
+        ordered.extend(all.into_iter().filter(|p| *p != publisher));
+        ordered.retain(|p| *p != me);
+        ordered
+    }
+
+    async fn fetch(
+        &self,
+        id: DatasetId,
+        me: PublicKey,
+        manifest: &souk_types::Manifest,
+        license: &[u8],
+        total: u64,
+    ) -> Result<(Vec<ProviderView>, souk_transfer::FetchReport), NodeError> {
+        let candidates = self.providers(id, manifest.publisher, me).await;
+        let answers = futures::future::join_all(
+            candidates
+                .iter()
+                .map(|p| self.net.request_access(*p, license.to_vec())),
+        )
+        .await;
+        let mut refused = Vec::new();
+        let mut sources = Vec::new();
+        for (key, answer) in candidates.iter().zip(answers) {
+            match answer {
+                Ok(addrs) if !addrs.is_empty() => sources.push(Source { key: *key, addrs }),
+                Ok(_) => refused.push((*key, "no usable blobs address".to_owned())),
+                Err(e) => refused.push((*key, e)),
+            }
+        }
+        let request = FetchRequest {
+            root: Hash::from_bytes(manifest.shards.root),
+            shard_count: manifest.shards.shard_count,
+            pin: dataset_tag(&id),
+            sources,
+            streams_per_source: STREAMS_PER_PROVIDER,
+        };
+        let progress = |done: u64| self.transfers.set(id, done, total);
+        let report =
+            souk_transfer::fetch_dataset(self.blobs.endpoint(), self.store, request, &progress)
+                .await
+                .map_err(|e| match refused.is_empty() {
+                    true => invalid(e),
+                    false => invalid(format!(
+                        "{e}; refused: {}",
+                        refused
+                            .iter()
+                            .map(|(k, why)| format!("{k}: {why}"))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    )),
+                })?;
+        let mut providers: Vec<ProviderView> = report
+            .sources
+            .iter()
+            .map(|s| ProviderView {
+                peer_id: s.key.to_peer_id(),
+                bytes: s.bytes,
+                shards: s.shards,
+                error: s.error.clone(),
+            })
+            .collect();
+        providers.extend(refused.into_iter().map(|(key, why)| ProviderView {
+            peer_id: key.to_peer_id(),
+            bytes: 0,
+            shards: 0,
+            error: Some(why),
+        }));
+        Ok((providers, report))
+    }
+}
