@@ -183,3 +183,138 @@ fn three_processes_exchange_a_dataset_and_a_late_fourth_catches_up() {
     }
     souk(&dirs[0], &["peers"]).fails_with("no node is running");
 }
+
+/// Bytes of `id` held so far by the download running on the node in `dir`, if one runs.
+fn transfer_progress(dir: &Path, id: &str) -> Option<(u64, u64)> {
+    let client = souk_node::client::ApiClient::discover(dir).ok()??;
+    let list: Vec<souk_node::views::TransferView> = client.get("/v1/transfers").ok()?;
+    list.iter()
+        .find(|t| t.dataset == id)
+        .map(|t| (t.done_bytes, t.total_bytes))
+}
+
+#[test]
+fn publish_on_a_buy_on_b_killed_and_resumed_then_c_buys_from_a_and_b() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let dirs: Vec<PathBuf> = ["a", "b", "c"]
+        .iter()
+        .map(|n| node(base.path(), n))
+        .collect();
+    let a = NodeProcess::start(&dirs[0], &[]);
+    let b = NodeProcess::start(&dirs[1], &a.listen);
+    let c = NodeProcess::start(&dirs[2], &a.listen);
+
+    let data = common::noise(7, 32 << 20);
+    let file = base.path().join("corpus.bin");
+    std::fs::write(&file, &data).expect("write");
+    let published = souk(
+        &dirs[0],
+        &[
+            "publish",
+            file.to_str().expect("utf8"),
+            "--name",
+            "corpus",
+            "--price",
+            "30",
+            "--shard-size",
+            "262144",
+            "--json",
+        ],
+    )
+    .json();
+    let id = published["id"].as_str().expect("id").to_owned();
+    for dir in &dirs[1..] {
+        wait_until(
+            dir,
+            &["datasets", "--json"],
+            "the manifest",
+            has_dataset(&id),
+        );
+    }
+
+    // B starts buying and is killed -9 in the middle of the download.
+    let out_b = base.path().join("out-b");
+    let first = souk_command(&dirs[1])
+        .args(["buy", &id, "--max-price", "40", "--json", "--out"])
+        .arg(&out_b)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn souk buy");
+    let start = Instant::now();
+    while transfer_progress(&dirs[1], &id).is_none_or(|(done, total)| done < total / 3) {
+        assert!(start.elapsed() < DEADLINE, "the download never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    b.kill_9();
+    let mut first = first;
+    assert!(!first.wait().expect("wait").success());
+    assert!(!out_b.exists(), "a partial output folder was left");
+
+    // Restarted, B finishes without paying again or fetching again what it verified.
+    let b = NodeProcess::start(&dirs[1], &a.listen);
+    let resumed = souk_command(&dirs[1])
+        .args(["buy", &id, "--max-price", "40", "--json", "--out"])
+        .arg(&out_b)
+        .output()
+        .expect("souk buy");
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let resumed: serde_json::Value = serde_json::from_slice(&resumed.stdout).expect("json");
+    assert_eq!(resumed["paid_now"], false, "{resumed}");
+    let local = resumed["local_bytes"].as_u64().expect("local");
+    let fetched = resumed["fetched_bytes"].as_u64().expect("fetched");
+    assert!(local > 0, "{resumed}");
+    assert!(local + fetched >= data.len() as u64, "{resumed}");
+    assert!(fetched < data.len() as u64, "{resumed}");
+    assert_eq!(
+        common::read_tree(&out_b).into_values().next(),
+        Some(data.clone())
+    );
+
+    // C buys from A and B.
+    let b_peer = common::peer_id(&dirs[1]);
+    wait_until(&dirs[2], &["show", &id, "--json"], "B as a provider", |d| {
+        d["providers"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p.as_str() == Some(b_peer.as_str())))
+    });
+    let out_c = base.path().join("out-c");
+    let bought = souk(
+        &dirs[2],
+        &[
+            "buy",
+            &id,
+            "--max-price",
+            "40",
+            "--json",
+            "--out",
+            out_c.to_str().expect("utf8"),
+        ],
+    )
+    .json();
+    assert_eq!(bought["paid_now"], true);
+    let providers = bought["providers"].as_array().expect("providers");
+    for peer in [common::peer_id(&dirs[0]), b_peer] {
+        let used = providers
+            .iter()
+            .find(|p| p["peer_id"].as_str() == Some(peer.as_str()))
+            .unwrap_or_else(|| panic!("{peer} not used: {bought}"));
+        assert!(used["error"].is_null(), "{bought}");
+        assert!(used["bytes"].as_u64() > Some(0), "{bought}");
+    }
+    assert_eq!(common::read_tree(&out_c).into_values().next(), Some(data));
+
+    let sold = souk(&dirs[0], &["licenses", "--json"]).json();
+    assert_eq!(
+        sold.as_array().map(Vec::len),
+        Some(2),
+        "B paid once, C once"
+    );
+    for node in [a, b, c] {
+        assert!(node.terminate().success());
+    }
+}

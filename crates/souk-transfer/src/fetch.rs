@@ -270,12 +270,14 @@ pub async fn fetch_dataset(
     request: FetchRequest,
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<FetchReport, TransferError> {
-    // Pin first: whatever arrives from here on survives garbage collection and restarts.
+    // Pin first, durably: whatever arrives from here on survives garbage collection and a
+    // crash.
     store
         .tags()
         .set(request.pin.as_str(), HashAndFormat::hash_seq(request.root))
         .await
         .map_err(store_error)?;
+    store.sync_db().await.map_err(store_error)?;
     let providers: Vec<Arc<Provider>> =
         futures::future::join_all(request.sources.iter().map(|s| connect(endpoint, s)))
             .await
@@ -318,7 +320,14 @@ pub async fn fetch_dataset(
         loop {
             tokio::select! {
                 _ = &mut all => break,
-                _ = ticker.tick() => progress(local_bytes + done.load(Ordering::Relaxed)),
+                _ = ticker.tick() => {
+                    // Commit what was verified so far: a crash then costs at most one tick of
+                    // transfer (the store alone commits every 500 ms).
+                    if let Err(e) = store.sync_db().await {
+                        tracing::warn!(error = %e, "cannot commit the blob store");
+                    }
+                    progress(local_bytes + done.load(Ordering::Relaxed));
+                }
             }
         }
         progress(local_bytes + done.load(Ordering::Relaxed));
