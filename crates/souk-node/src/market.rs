@@ -303,6 +303,11 @@ impl Market {
                             payee: offer.seller,
                             network_id: self.network_id.clone(),
                         };
+                        if let Err(e) =
+                            catalog.record_voucher_signed(&lane, voucher.nonce, voucher.cumulative)
+                        {
+                            return fail(session, format!("cannot record the payment: {e}"));
+                        }
                         let sealed = wire::seal_voucher(&self.key, &voucher);
                         session.paid = Some((sealed.clone(), voucher, u64::from(offer.round)));
                         Some((wire::accept_request(offer.id, sealed), session))

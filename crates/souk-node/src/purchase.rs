@@ -111,12 +111,13 @@ impl Buyer<'_> {
             (providers, Some(report))
         };
 
-        if !already_served && (self.serve_bought || manifest.publisher == me) {
-            if serving::serve(self.store, self.blobs.gate(), id, manifest.shards.root).await {
-                self.net
-                    .announce(id, stored.signed.envelope.clone(), true)
-                    .await;
-            }
+        let serve_onward = !already_served && (self.serve_bought || manifest.publisher == me);
+        if serve_onward
+            && serving::serve(self.store, self.blobs.gate(), id, manifest.shards.root).await
+        {
+            self.net
+                .announce(id, stored.signed.envelope.clone(), true)
+                .await;
         }
 
         let extracted = match &request.out {

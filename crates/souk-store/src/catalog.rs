@@ -428,6 +428,25 @@ impl Catalog {
             .optional()?)
     }
 
+    /// Records that a voucher with `nonce` and `cumulative` was signed on `lane`, before it is
+    /// sent: a payer that crashes after paying never signs that nonce again. Durable, like
+    /// licenses.
+    pub fn record_voucher_signed(
+        &mut self,
+        lane: &LaneId,
+        nonce: u64,
+        cumulative: u64,
+    ) -> Result<(), CatalogError> {
+        if self.relaxed {
+            self.conn.pragma_update(None, "synchronous", "FULL")?;
+        }
+        let recorded = advance_lane(&self.conn, lane, nonce, cumulative);
+        if self.relaxed {
+            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        recorded
+    }
+
     /// Records a license bought or sold, the voucher that paid it and the lane's new state, and
     /// for a purchase the dataset key it carried: all in one transaction.
     ///
@@ -470,20 +489,7 @@ impl Catalog {
                 to_sql_int(record.now_ms)?,
             ],
         )?;
-        tx.execute(
-            "INSERT INTO payment_lanes (payer, payee, channel, lane, nonce, cumulative)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT(payer, payee, channel, lane)
-             DO UPDATE SET nonce = excluded.nonce, cumulative = excluded.cumulative",
-            params![
-                record.lane.payer.as_bytes().as_slice(),
-                record.lane.payee.as_bytes().as_slice(),
-                record.lane.channel.as_slice(),
-                i64::from(record.lane.lane),
-                to_sql_int(record.lane_nonce)?,
-                to_sql_int(record.lane_cumulative)?,
-            ],
-        )?;
+        advance_lane(&tx, &record.lane, record.lane_nonce, record.lane_cumulative)?;
         if let Some(key) = record.key {
             tx.execute(
                 "INSERT OR REPLACE INTO dataset_keys (dataset_id, key) VALUES (?1, ?2)",
@@ -569,6 +575,31 @@ impl Catalog {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
+}
+
+/// Moves a lane to `nonce` and `cumulative`; never backwards.
+fn advance_lane(
+    conn: &Connection,
+    lane: &LaneId,
+    nonce: u64,
+    cumulative: u64,
+) -> Result<(), CatalogError> {
+    conn.execute(
+        "INSERT INTO payment_lanes (payer, payee, channel, lane, nonce, cumulative)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(payer, payee, channel, lane)
+         DO UPDATE SET nonce = excluded.nonce, cumulative = excluded.cumulative
+         WHERE excluded.nonce > payment_lanes.nonce",
+        params![
+            lane.payer.as_bytes().as_slice(),
+            lane.payee.as_bytes().as_slice(),
+            lane.channel.as_slice(),
+            i64::from(lane.lane),
+            to_sql_int(nonce)?,
+            to_sql_int(cumulative)?,
+        ],
+    )?;
+    Ok(())
 }
 
 /// A payment lane: payer, payee, channel and lane number.
