@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+mod negotiation;
 mod propagation;
+mod transfer;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -53,6 +55,39 @@ enum Bench {
         degree: usize,
         #[arg(long)]
         json: bool,
+    },
+    /// License negotiation between real nodes in this process: purchase latency (two request
+    /// round trips each) and purchases per second at one seller.
+    Negotiation {
+        #[arg(long, default_value_t = 500)]
+        purchases: usize,
+        #[arg(long, default_value_t = 4)]
+        buyers: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shard transfer: loopback TCP, raw iroh-blobs between two processes (several QUIC
+    /// settings), and `souk buy` between real node processes with one and two providers.
+    /// Needs the `souk` binary built next to this one.
+    Transfer {
+        #[arg(long, default_value_t = 1024)]
+        size_mib: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The serving side of `transfer`'s iroh-blobs phases, in a child process.
+    #[command(hide = true)]
+    BlobsServe {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        work: PathBuf,
+        #[arg(long)]
+        reader: String,
+        #[arg(long)]
+        mtu: Option<u16>,
+        #[arg(long)]
+        window: Option<u32>,
     },
     /// One measured phase, run by `publish` in a child process.
     #[command(hide = true)]
@@ -94,6 +129,27 @@ fn main() -> anyhow::Result<()> {
             degree,
             json,
         } => propagation::run(nodes, degree, json),
+        Bench::Transfer { size_mib, json } => transfer::run(size_mib, json),
+        Bench::Negotiation {
+            purchases,
+            buyers,
+            json,
+        } => negotiation::run(purchases, buyers, json),
+        Bench::BlobsServe {
+            input,
+            work,
+            reader,
+            mtu,
+            window,
+        } => transfer::serve(
+            &input,
+            &work,
+            &reader,
+            souk_transfer::Tuning {
+                initial_mtu: mtu,
+                window,
+            },
+        ),
         Bench::Phase {
             kind,
             threads,

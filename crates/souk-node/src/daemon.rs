@@ -95,9 +95,15 @@ pub async fn start_observed(
         .parse()
         .map_err(|_| NodeError::Invalid(format!("{:?} is not an IP:port", network.blobs_listen)))?;
     let gate = Gate::default();
-    let blobs = BlobsService::bind(&node.key().seed(), blobs_listen, node.store(), gate.clone())
-        .await
-        .map_err(|e| NodeError::Invalid(e.to_string()))?;
+    let blobs = BlobsService::bind(
+        &node.key().seed(),
+        blobs_listen,
+        node.store(),
+        gate.clone(),
+        Default::default(),
+    )
+    .await
+    .map_err(|e| NodeError::Invalid(e.to_string()))?;
     let served = serving::serve_held(&node, &gate, network.serve_bought).await?;
     tracing::info!(datasets = served, addrs = ?blobs.addrs(), "serving blobs");
     let listen = parse_addrs(&network.listen)?;

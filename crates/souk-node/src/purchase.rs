@@ -65,6 +65,10 @@ pub(crate) struct Buyer<'a> {
     pub(crate) serve_bought: bool,
 }
 
+fn millis(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
 fn invalid(e: impl ToString) -> NodeError {
     NodeError::Invalid(e.to_string())
 }
@@ -100,12 +104,15 @@ impl Buyer<'_> {
         let license = SignedLicense::open(&envelope).map_err(invalid)?;
 
         let already_served = self.blobs.gate().lock().holds(&id);
+        let mut fetch_ms = 0;
         let (providers, fetch) = if already_served {
             (Vec::new(), None)
         } else {
             let total = manifest.ciphertext_size();
             self.transfers.set(id, 0, total);
+            let fetch_started = Instant::now();
             let fetched = self.fetch(id, me, manifest, &envelope, total).await;
+            fetch_ms = millis(fetch_started);
             self.transfers.finish(&id);
             let (providers, report) = fetched?;
             (providers, Some(report))
@@ -142,7 +149,8 @@ impl Buyer<'_> {
             providers,
             out: request.out.clone(),
             files: extracted,
-            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            fetch_ms,
+            elapsed_ms: millis(started),
         })
     }
 

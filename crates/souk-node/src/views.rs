@@ -248,6 +248,9 @@ pub struct BuyView {
     pub providers: Vec<ProviderView>,
     pub out: Option<std::path::PathBuf>,
     pub files: Option<u64>,
+    /// Time spent getting access and fetching the shards.
+    pub fetch_ms: u64,
+    /// Time for the whole command: negotiation, fetch, decryption.
     pub elapsed_ms: u64,
 }
 

@@ -18,7 +18,7 @@ mod service;
 pub use fetch::{FetchReport, FetchRequest, Source, SourceReport, fetch_dataset};
 pub use gate::{Gate, Grants, Holding};
 pub use iroh_blobs::Hash;
-pub use service::BlobsService;
+pub use service::{BlobsService, Tuning};
 
 /// Why a transfer could not happen.
 #[derive(Debug, thiserror::Error)]

@@ -31,7 +31,7 @@ async fn node(n: u8) -> Node {
     let root = dir.path().join("blobs");
     let store = FsStore::load(&root).await.expect("store");
     let bind: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let service = BlobsService::bind(&seed(n), bind, &store, Gate::default())
+    let service = BlobsService::bind(&seed(n), bind, &store, Gate::default(), Default::default())
         .await
         .expect("bind");
     let key = PublicKey::from_bytes(*service.endpoint().id().as_bytes());
