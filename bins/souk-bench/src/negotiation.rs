@@ -26,6 +26,12 @@ pub fn run(purchases: usize, buyers: usize, quiet: bool) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         let base = tempfile::tempdir_in(scratch_root())?;
+        // The per-peer request budget guards a seller against floods; here a few buyers buy as
+        // fast as they can on purpose.
+        let net = NetConfig {
+            requests_per_window: u32::MAX,
+            ..NetConfig::default()
+        };
         let mut daemons = Vec::new();
         let mut receivers = Vec::new();
         for i in 0..=buyers {
@@ -43,8 +49,7 @@ pub fn run(purchases: usize, buyers: usize, quiet: bool) -> anyhow::Result<()> {
             };
             let (sender, receiver) = broadcast::channel(4096);
             daemons.push(
-                souk_node::daemon::start_observed(&dir, &network, NetConfig::default(), sender)
-                    .await?,
+                souk_node::daemon::start_observed(&dir, &network, net.clone(), sender).await?,
             );
             receivers.push(receiver);
         }

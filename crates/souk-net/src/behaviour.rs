@@ -49,6 +49,9 @@ pub struct NetConfig {
     pub gossip_heartbeat_initial_delay: Duration,
     pub request_timeout: Duration,
     pub idle_connection_timeout: Duration,
+    /// Requests (sync, negotiation, access) one peer may make per ten seconds before it is
+    /// refused and struck.
+    pub requests_per_window: u32,
 }
 
 impl Default for NetConfig {
@@ -62,6 +65,7 @@ impl Default for NetConfig {
             gossip_heartbeat_initial_delay: Duration::from_millis(500),
             request_timeout: Duration::from_secs(20),
             idle_connection_timeout: Duration::from_secs(120),
+            requests_per_window: 120,
         }
     }
 }

@@ -256,8 +256,7 @@ const MAX_STRIKES: u32 = 5;
 const BAN_DURATION: Duration = Duration::from_secs(600);
 /// Gossip score below which a peer is disconnected.
 const DISCONNECT_SCORE: f64 = -200.0;
-/// Requests (sync, negotiation) a peer may make per window before it is refused.
-const REQUESTS_PER_WINDOW: u32 = 120;
+/// The window of `NetConfig::requests_per_window`.
 const REQUEST_WINDOW: Duration = Duration::from_secs(10);
 const PEERS_REMEMBERED: usize = 64;
 
@@ -631,7 +630,7 @@ impl Service {
             *budget = (now, 0);
         }
         budget.1 += 1;
-        if budget.1 > REQUESTS_PER_WINDOW {
+        if budget.1 > self.options.net.requests_per_window {
             self.strike(peer, "too many requests".to_owned());
             return false;
         }

@@ -1,9 +1,9 @@
 use std::net::SocketAddr;
 
 use iroh::endpoint::{QuicTransportConfig, VarInt, presets};
-use iroh::protocol::Router;
 use iroh::{Endpoint, RelayMode, SecretKey};
-use iroh_blobs::BlobsProtocol;
+use iroh_blobs::api::Store;
+use iroh_blobs::provider::events::EventSender;
 use iroh_blobs::store::fs::FsStore;
 
 use crate::{Gate, TransferError};
@@ -37,10 +37,14 @@ impl Tuning {
 }
 
 /// A node's iroh endpoint, serving its blob store to the readers its gate admits.
-#[derive(Debug, Clone)]
+///
+/// Connections are accepted here rather than by an iroh `Router`, whose shutdown would also
+/// close the blob store the node still uses.
+#[derive(Debug)]
 pub struct BlobsService {
-    router: Router,
+    endpoint: Endpoint,
     gate: Gate,
+    accepting: tokio::task::JoinHandle<()>,
 }
 
 impl BlobsService {
@@ -59,6 +63,7 @@ impl BlobsService {
         }
         let endpoint = builder
             .secret_key(SecretKey::from_bytes(seed))
+            .alpns(vec![iroh_blobs::ALPN.to_vec()])
             .relay_mode(RelayMode::Disabled)
             .clear_ip_transports()
             .bind_addr(addr)
@@ -66,15 +71,20 @@ impl BlobsService {
             .bind()
             .await
             .map_err(|e| bind_error(e.to_string()))?;
-        let blobs = BlobsProtocol::new(store, Some(gate.event_sender()));
-        let router = Router::builder(endpoint)
-            .accept(iroh_blobs::ALPN, blobs)
-            .spawn();
-        Ok(Self { router, gate })
+        let accepting = tokio::spawn(accept_loop(
+            endpoint.clone(),
+            (**store).clone(),
+            gate.event_sender(),
+        ));
+        Ok(Self {
+            endpoint,
+            gate,
+            accepting,
+        })
     }
 
     pub fn endpoint(&self) -> &Endpoint {
-        self.router.endpoint()
+        &self.endpoint
     }
 
     pub fn gate(&self) -> &Gate {
@@ -86,9 +96,27 @@ impl BlobsService {
         self.endpoint().bound_sockets()
     }
 
+    /// Closes every connection and stops accepting; the store stays open.
     pub async fn shutdown(&self) {
-        if let Err(e) = self.router.shutdown().await {
-            tracing::warn!(error = %e, "the blobs endpoint did not stop cleanly");
-        }
+        self.accepting.abort();
+        self.endpoint.close().await;
+    }
+}
+
+async fn accept_loop(endpoint: Endpoint, store: Store, events: EventSender) {
+    while let Some(incoming) = endpoint.accept().await {
+        let (store, events) = (store.clone(), events.clone());
+        tokio::spawn(async move {
+            let Ok(accepting) = incoming.accept() else {
+                return;
+            };
+            match accepting.await {
+                // The endpoint offers one ALPN, so every connection speaks iroh-blobs.
+                Ok(connection) => {
+                    iroh_blobs::provider::handle_connection(connection, store, events).await;
+                }
+                Err(e) => tracing::debug!(error = %e, "a blobs connection failed to open"),
+            }
+        });
     }
 }
