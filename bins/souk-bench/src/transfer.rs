@@ -214,6 +214,7 @@ fn iroh_fetch(
                     addrs: vec![server.addr],
                 }],
                 streams_per_source: streams,
+                arrivals: None,
             };
             souk_transfer::fetch_dataset(service.endpoint(), &store, request, &|_| {})
                 .await

@@ -37,6 +37,8 @@ pub enum DatasetError {
     WrongKey,
     #[error("shard {index} is missing from the blob store; fetch the dataset again")]
     MissingShard { index: u64 },
+    #[error("the shards could not be fetched: {0}")]
+    Unavailable(String),
     #[error("shard {index} has {found} bytes, the manifest says {expected}")]
     ShardSize {
         index: u64,

@@ -1,5 +1,6 @@
 use std::path::{Path, PathBuf};
 
+use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use iroh_blobs::Hash;
 use iroh_blobs::hashseq::HashSeq;
@@ -8,6 +9,23 @@ use souk_store::blobs::BlobStore;
 
 use crate::DatasetError;
 use crate::unpack::Unpacker;
+
+/// When a shard may be read: at once for a dataset held whole ([`Present`]), or once a download
+/// running alongside the extraction delivered it.
+pub trait ShardArrival: Sync {
+    /// Resolves when the blob `hash` is complete in the store; an error when it never will be.
+    fn arrived(&self, hash: Hash) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// Every shard is already in the store.
+#[derive(Debug, Clone, Copy)]
+pub struct Present;
+
+impl ShardArrival for Present {
+    fn arrived(&self, _hash: Hash) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
 
 /// What an extraction wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,12 +39,17 @@ pub struct ExtractStats {
 async fn shard_hashes(
     store: &BlobStore,
     signed: &SignedManifest,
+    arrival: &dyn ShardArrival,
 ) -> Result<Vec<Hash>, DatasetError> {
     let shards = &signed.manifest.shards;
     if !shards.hashes.is_empty() {
         return Ok(shards.hashes.iter().map(|h| Hash::from_bytes(*h)).collect());
     }
     let root = Hash::from_bytes(shards.root);
+    arrival
+        .arrived(root)
+        .await
+        .map_err(DatasetError::Unavailable)?;
     let bytes = store
         .blobs()
         .get_bytes(root)
@@ -66,14 +89,16 @@ fn check_output(out: &Path) -> Result<(), DatasetError> {
 }
 
 /// Decrypts dataset `signed` from `store` with `key` into the folder `out`, with `workers`
-/// parallel decryptions. The files appear at `out` only once every shard decrypted and the
-/// plaintext commitment matched; on any error nothing is left at `out`.
+/// parallel decryptions, reading each shard once `arrival` says it is there. The files appear
+/// at `out` only once every shard decrypted and the plaintext commitment matched; on any error
+/// nothing is left at `out`.
 pub async fn extract(
     store: &BlobStore,
     signed: &SignedManifest,
     key: &DatasetKey,
     out: &Path,
     workers: usize,
+    arrival: &dyn ShardArrival,
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<ExtractStats, DatasetError> {
     let manifest = &signed.manifest;
@@ -88,7 +113,7 @@ pub async fn extract(
     }
     std::fs::create_dir_all(&staging)
         .map_err(|e| DatasetError::io(format!("creating {}", staging.display()), e))?;
-    let result = extract_into(store, signed, key, &staging, workers, progress).await;
+    let result = extract_into(store, signed, key, &staging, workers, arrival, progress).await;
     let finished = result.and_then(|stats| {
         if out.exists() {
             std::fs::remove_dir(out)
@@ -111,10 +136,11 @@ async fn extract_into(
     key: &DatasetKey,
     staging: &Path,
     workers: usize,
+    arrival: &dyn ShardArrival,
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<ExtractStats, DatasetError> {
     let shards = signed.manifest.shards.clone();
-    let hashes = shard_hashes(store, signed).await?;
+    let hashes = shard_hashes(store, signed, arrival).await?;
     let cipher = key.cipher();
     let mut commitment = cipher.commitment();
     let mut unpacker = Some(Unpacker::new(staging, shards.plaintext_size));
@@ -126,6 +152,10 @@ async fn extract_into(
             let index = index as u64;
             let expected = shards.plaintext_len(index).unwrap_or(0) + SHARD_TAG_LEN as u64;
             async move {
+                arrival
+                    .arrived(hash)
+                    .await
+                    .map_err(DatasetError::Unavailable)?;
                 let bytes = store
                     .blobs()
                     .get_bytes(hash)

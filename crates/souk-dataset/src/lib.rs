@@ -16,7 +16,7 @@ mod publish;
 mod unpack;
 
 pub use error::DatasetError;
-pub use extract::{ExtractStats, extract};
+pub use extract::{ExtractStats, Present, ShardArrival, extract};
 pub use pack::{ContentPlan, SourceFile};
 pub use publish::{ManifestDraft, Published, publish};
 

@@ -272,6 +272,19 @@ impl Node {
         out: &Path,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<ExtractStats, NodeError> {
+        self.extract_as_it_arrives(id, out, &souk_dataset::Present, progress)
+            .await
+    }
+
+    /// Like [`Node::extract`], reading each shard once `arrival` reports it is in the store:
+    /// for decrypting while a download still runs.
+    pub async fn extract_as_it_arrives(
+        &mut self,
+        id: &DatasetId,
+        out: &Path,
+        arrival: &dyn souk_dataset::ShardArrival,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<ExtractStats, NodeError> {
         let stored = self.show(id)?;
         let key = self.catalog.dataset_key(id)?.ok_or(NodeError::NoKey(*id))?;
         Ok(souk_dataset::extract(
@@ -280,6 +293,7 @@ impl Node {
             &key,
             out,
             self.config.workers(),
+            arrival,
             progress,
         )
         .await?)

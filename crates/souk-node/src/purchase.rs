@@ -3,12 +3,14 @@
 //! verified, then served onward and, with an output folder, decrypted and checked.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use souk_crypto::SignedLicense;
+use souk_dataset::{Present, ShardArrival};
 use souk_store::blobs::{BlobStore, dataset_tag};
-use souk_transfer::{BlobsService, FetchRequest, Hash, Source};
+use souk_transfer::{Arrivals, BlobsService, FetchRequest, Hash, Source};
 use souk_types::{DatasetId, PublicKey};
 
 use crate::network::NetHandle;
@@ -52,6 +54,15 @@ impl Transfers {
             .values()
             .cloned()
             .collect()
+    }
+}
+
+/// Shards of a download in progress, as the extraction waits for them.
+struct Arriving<'a>(&'a Arrivals);
+
+impl ShardArrival for Arriving<'_> {
+    fn arrived(&self, hash: Hash) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(self.0.wait(hash))
     }
 }
 
@@ -104,19 +115,38 @@ impl Buyer<'_> {
         let license = SignedLicense::open(&envelope).map_err(invalid)?;
 
         let already_served = self.blobs.gate().lock().holds(&id);
-        let mut fetch_ms = 0;
-        let (providers, fetch) = if already_served {
-            (Vec::new(), None)
-        } else {
+        let arrivals = Arc::new(Arrivals::default());
+        let arriving = Arriving(&arrivals);
+        let arrival: &dyn ShardArrival = if already_served { &Present } else { &arriving };
+        // Shards are decrypted as they arrive, while later ones are still being fetched.
+        let extracting = async {
+            let Some(out) = &request.out else {
+                return Ok(None);
+            };
+            let mut node = self.node.lock().await;
+            let stats = node
+                .extract_as_it_arrives(&id, out, arrival, &|_| {})
+                .await?;
+            Ok::<_, NodeError>(Some(stats.files))
+        };
+        let fetching = async {
+            if already_served {
+                return Ok((Vec::new(), None, 0));
+            }
             let total = manifest.ciphertext_size();
             self.transfers.set(id, 0, total);
             let fetch_started = Instant::now();
-            let fetched = self.fetch(id, me, manifest, &envelope, total).await;
-            fetch_ms = millis(fetch_started);
+            let fetched = self
+                .fetch(id, me, manifest, &envelope, total, arrivals.clone())
+                .await;
             self.transfers.finish(&id);
             let (providers, report) = fetched?;
-            (providers, Some(report))
+            Ok::<_, NodeError>((providers, Some(report), millis(fetch_started)))
         };
+        let (fetched, extracted) = tokio::join!(fetching, extracting);
+        // A failed fetch also fails the extraction waiting on it: report the cause.
+        let (providers, fetch, fetch_ms) = fetched?;
+        let extracted = extracted?;
 
         let serve_onward = !already_served && (self.serve_bought || manifest.publisher == me);
         if serve_onward
@@ -127,13 +157,6 @@ impl Buyer<'_> {
                 .await;
         }
 
-        let extracted = match &request.out {
-            Some(out) => {
-                let stats = self.node.lock().await.extract(&id, out, &|_| {}).await?;
-                Some(stats.files)
-            }
-            None => None,
-        };
         let l = &license.license;
         Ok(BuyView {
             dataset: id.to_hex(),
@@ -181,6 +204,7 @@ impl Buyer<'_> {
         manifest: &souk_types::Manifest,
         license: &[u8],
         total: u64,
+        arrivals: Arc<Arrivals>,
     ) -> Result<(Vec<ProviderView>, souk_transfer::FetchReport), NodeError> {
         let candidates = self.providers(id, manifest.publisher, me).await;
         let answers = futures::future::join_all(
@@ -204,6 +228,7 @@ impl Buyer<'_> {
             pin: dataset_tag(&id),
             sources,
             streams_per_source: STREAMS_PER_PROVIDER,
+            arrivals: Some(arrivals),
         };
         let progress = |done: u64| self.transfers.set(id, done, total);
         let report =

@@ -13,7 +13,7 @@ use iroh_blobs::store::fs::FsStore;
 use iroh_blobs::{Hash, HashAndFormat};
 use souk_types::PublicKey;
 
-use crate::TransferError;
+use crate::{Arrivals, TransferError};
 
 /// How long a provider has to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -60,6 +60,8 @@ pub struct FetchRequest {
     pub sources: Vec<Source>,
     /// Shards requested at once from each provider.
     pub streams_per_source: usize,
+    /// Told of every blob as it completes (the shard list first), and of a failure.
+    pub arrivals: Option<Arc<Arrivals>>,
 }
 
 struct Provider {
@@ -165,6 +167,7 @@ async fn drain(
     provider: Arc<Provider>,
     queue: Arc<Mutex<VecDeque<Hash>>>,
     done: Arc<AtomicU64>,
+    arrivals: Option<Arc<Arrivals>>,
 ) {
     loop {
         let Some(connection) = provider.live() else {
@@ -181,6 +184,9 @@ async fn drain(
             Ok(bytes) => {
                 provider.bytes.fetch_add(bytes, Ordering::Relaxed);
                 provider.shards.fetch_add(1, Ordering::Relaxed);
+                if let Some(arrivals) = &arrivals {
+                    arrivals.mark(hash);
+                }
             }
             Err(why) => {
                 tracing::warn!(provider = %provider.key, %hash, %why, "dropping a provider");
@@ -270,6 +276,25 @@ pub async fn fetch_dataset(
     request: FetchRequest,
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<FetchReport, TransferError> {
+    let arrivals = request.arrivals.clone();
+    let fetched = fetch_all(endpoint, store, request, progress).await;
+    if let (Err(e), Some(arrivals)) = (&fetched, arrivals) {
+        arrivals.fail(e.to_string());
+    }
+    fetched
+}
+
+async fn fetch_all(
+    endpoint: &Endpoint,
+    store: &FsStore,
+    request: FetchRequest,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> Result<FetchReport, TransferError> {
+    let arrived = |hash: Hash| {
+        if let Some(arrivals) = &request.arrivals {
+            arrivals.mark(hash);
+        }
+    };
     // Pin first, durably: whatever arrives from here on survives garbage collection and a
     // crash.
     store
@@ -286,6 +311,7 @@ pub async fn fetch_dataset(
             .collect();
     let done = Arc::new(AtomicU64::new(0));
     let shards = shard_list(store, &request, &providers, &done).await?;
+    arrived(request.root);
 
     let mut missing = VecDeque::new();
     let mut local_bytes = 0;
@@ -296,7 +322,9 @@ pub async fn fetch_dataset(
             .await
             .map_err(store_error)?;
         local_bytes += local.local_bytes();
-        if !local.is_complete() {
+        if local.is_complete() {
+            arrived(*hash);
+        } else {
             missing.push_back(*hash);
         }
     }
@@ -310,7 +338,15 @@ pub async fn fetch_dataset(
             .iter()
             .filter(|p| p.live().is_some())
             .flat_map(|p| std::iter::repeat_n(p, streams))
-            .map(|p| tokio::spawn(drain(store.clone(), p.clone(), queue.clone(), done.clone())))
+            .map(|p| {
+                tokio::spawn(drain(
+                    store.clone(),
+                    p.clone(),
+                    queue.clone(),
+                    done.clone(),
+                    request.arrivals.clone(),
+                ))
+            })
             .collect();
         if workers.is_empty() {
             return Err(no_provider(&providers));

@@ -11,10 +11,12 @@
 //!
 //! Licenses themselves are checked by the node (over libp2p) before it admits a reader here.
 
+mod arrivals;
 mod fetch;
 mod gate;
 mod service;
 
+pub use arrivals::Arrivals;
 pub use fetch::{FetchReport, FetchRequest, Source, SourceReport, fetch_dataset};
 pub use gate::{Gate, Grants, Holding};
 pub use iroh_blobs::Hash;

@@ -103,6 +103,7 @@ impl Node {
             pin: "fetching".into(),
             sources,
             streams_per_source: 2,
+            arrivals: None,
         };
         souk_transfer::fetch_dataset(self.service.endpoint(), &self.store, request, &|_| {}).await
     }
