@@ -77,6 +77,16 @@ impl NodeProcess {
     }
 }
 
+impl Drop for NodeProcess {
+    /// A failing test must not leave nodes running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Polls `souk` on `dir` until `check` accepts its JSON output.
 fn wait_until(dir: &Path, args: &[&str], what: &str, check: impl Fn(&serde_json::Value) -> bool) {
     let start = Instant::now();
