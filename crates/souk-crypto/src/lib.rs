@@ -9,9 +9,11 @@
 //!   ed25519 identity, HKDF-SHA256, ChaCha20-Poly1305) inside a seller-signed license that any
 //!   node can check offline.
 
+pub mod checkpoint;
 pub mod envelope;
 mod identity;
 mod keywrap;
+pub mod merkle;
 mod shard;
 mod signed_license;
 mod signed_manifest;

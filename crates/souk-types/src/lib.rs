@@ -4,11 +4,13 @@
 //! (a manifest from the network, a key typed on the command line) becomes one of these types only
 //! through a validating constructor, so code holding a [`Manifest`] can rely on its invariants.
 
+mod attribution;
 mod content;
 mod ids;
 mod license;
 mod manifest;
 
+pub use attribution::{Lineage, MAX_LINEAGE_DEPTH, SplitError, SplitPart, split};
 pub use content::{ContentError, ContentIndex, FileEntry, content_limits, validate_relative_path};
 
 pub use ids::{DatasetId, IdParseError, PublicKey};
