@@ -61,6 +61,27 @@ pub fn seal(key: &NodeKey, kind: &'static str, body: Vec<u8>) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// A signature by `key` over `body` as an object of `kind`, without an envelope (for a second
+/// party signing an object someone else sealed).
+pub fn sign_detached(key: &NodeKey, kind: &'static str, body: &[u8]) -> [u8; 64] {
+    key.sign_raw(&signed_message(kind, body))
+}
+
+/// Whether `signature` is `signer`'s over `body` as an object of `kind`.
+pub fn verify_detached(signer: &PublicKey, kind: &str, body: &[u8], signature: &[u8]) -> bool {
+    let (Ok(key), Ok(signature)) = (
+        VerifyingKey::from_bytes(signer.as_bytes()),
+        <[u8; 64]>::try_from(signature),
+    ) else {
+        return false;
+    };
+    key.verify_strict(
+        &signed_message(kind, body),
+        &Signature::from_bytes(&signature),
+    )
+    .is_ok()
+}
+
 /// Checks an encoded envelope of `kind` of at most `max_len` bytes and returns its body.
 /// The body is not decoded here: decode it only after this returns.
 pub fn open(encoded: &[u8], kind: &'static str, max_len: usize) -> Result<Verified, EnvelopeError> {
@@ -79,18 +100,12 @@ pub fn open(encoded: &[u8], kind: &'static str, max_len: usize) -> Result<Verifi
     }
     let signer_bytes = <[u8; 32]>::try_from(envelope.signer.as_slice())
         .map_err(|_| EnvelopeError::BadSignature)?;
-    let signature = <[u8; 64]>::try_from(envelope.signature.as_slice())
-        .map_err(|_| EnvelopeError::BadSignature)?;
-    let verifying =
-        VerifyingKey::from_bytes(&signer_bytes).map_err(|_| EnvelopeError::BadSignature)?;
-    verifying
-        .verify_strict(
-            &signed_message(kind, &envelope.body),
-            &Signature::from_bytes(&signature),
-        )
-        .map_err(|_| EnvelopeError::BadSignature)?;
+    let signer = PublicKey::from_bytes(signer_bytes);
+    if !verify_detached(&signer, kind, &envelope.body, &envelope.signature) {
+        return Err(EnvelopeError::BadSignature);
+    }
     Ok(Verified {
-        signer: PublicKey::from_bytes(signer_bytes),
+        signer,
         body: envelope.body,
         envelope: encoded.to_vec(),
     })

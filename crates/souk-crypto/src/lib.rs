@@ -17,6 +17,7 @@ pub mod merkle;
 mod shard;
 mod signed_license;
 mod signed_manifest;
+mod signed_receipt;
 
 pub use identity::{KeyFileError, NodeKey};
 pub use keywrap::{KeyWrapError, unwrap_key, wrap_key};
@@ -26,4 +27,8 @@ pub use signed_license::{
 };
 pub use signed_manifest::{
     MANIFEST_KIND, MAX_MANIFEST_ENVELOPE_BYTES, ManifestEnvelopeError, SignedManifest,
+};
+pub use signed_receipt::{
+    COUNTERSIGN_KIND, CountersignedReceipt, MAX_RECEIPT_ENVELOPE_BYTES, MAX_RECEIPT_LEAF_BYTES,
+    RECEIPT_KIND, ReceiptEnvelopeError, SignedReceipt,
 };

@@ -19,11 +19,13 @@ pub mod v1 {
 mod content;
 mod license;
 mod manifest;
+mod receipt;
 
 pub use content::{ContentIndexError, decode_content_index, encode_content_index};
 pub use license::{MAX_LICENSE_BYTES, decode_license, encode_license};
 pub use manifest::{decode_manifest, encode_manifest, rights_from_wire, rights_to_wire};
 pub use prost::Message;
+pub use receipt::{MAX_RECEIPT_BYTES, MAX_SPLIT_PARTS, decode_receipt, encode_receipt};
 
 /// Why bytes received from a peer or read from a file were not a valid object.
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,7 @@ mod content;
 mod ids;
 mod license;
 mod manifest;
+mod receipt;
 
 pub use attribution::{Lineage, MAX_LINEAGE_DEPTH, SplitError, SplitPart, split};
 pub use content::{ContentError, ContentIndex, FileEntry, content_limits, validate_relative_path};
@@ -19,6 +20,7 @@ pub use manifest::{
     Contributor, Encryption, EncryptionScheme, LicenseOffer, MEDIA_TYPE_FILES, Manifest,
     ManifestError, Parent, ShardSet, UsageRights, limits, validate_contributors, validate_parents,
 };
+pub use receipt::{DeliveryReceipt, Receipt, ReceiptError, SaleReceipt};
 
 /// Basis points in a whole: weights and shares are expressed out of this.
 pub const TOTAL_BPS: u32 = 10_000;
