@@ -6,6 +6,9 @@ use souk_types::{DatasetId, PublicKey};
 
 use crate::migrations::MIGRATIONS;
 
+mod receipts;
+pub use receipts::{LoggedReceipt, NewReceipt};
+
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error("catalog database error: {0}")]

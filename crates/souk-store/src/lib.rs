@@ -2,7 +2,7 @@
 //!
 //! - [`Catalog`]: SQLite in WAL mode with versioned migrations. It holds the signed manifests
 //!   (with an FTS5 index over name, description and tags), the dataset keys this node holds, and
-//!   the seller's private pricing policy. Every change is one transaction, so a node killed at any
+//!   the seller's private pricing policy, licenses and payment lanes, and the receipt log. Every change is one transaction, so a node killed at any
 //!   moment finds either the whole change or none of it.
 //! - [`blobs`]: the iroh-blobs file store for encrypted shards, and the tag names that keep a
 //!   dataset's shards alive.
@@ -12,6 +12,6 @@ mod catalog;
 mod migrations;
 
 pub use catalog::{
-    Catalog, CatalogError, DatasetSummary, LaneId, LicenseRecord, LicenseSummary, NewDataset,
-    SellerPolicy, StoredDataset,
+    Catalog, CatalogError, DatasetSummary, LaneId, LicenseRecord, LicenseSummary, LoggedReceipt,
+    NewDataset, NewReceipt, SellerPolicy, StoredDataset,
 };

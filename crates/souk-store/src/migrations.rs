@@ -90,4 +90,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (seller, nonce)
     );
     "#,
+    // 5: the receipt log: countersigned receipts in log order (seq is the Merkle leaf index).
+    r#"
+    CREATE TABLE receipt_log (
+        seq INTEGER PRIMARY KEY CHECK (seq >= 0),
+        id BLOB NOT NULL UNIQUE CHECK (length(id) = 32),
+        dataset_id BLOB NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('sale', 'delivery')),
+        leaf BLOB NOT NULL,
+        leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32),
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX receipt_log_by_dataset ON receipt_log (dataset_id, seq);
+    "#,
 ];
