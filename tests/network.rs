@@ -393,3 +393,55 @@ async fn the_api_refuses_requests_without_the_token() {
     assert_eq!(good_result.expect("authorised").len(), 0);
     a.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sale_is_receipted_split_up_the_lineage_countersigned_and_logged() {
+    let a = start(&[]).await;
+    let mut b = start(&[a.addr()]).await;
+    let parent = a.publish("parent", b"the original corpus").await;
+    let derived = a
+        .publish_derived("derived", b"a cleaned subset", &[format!("{parent}=3000")])
+        .await;
+    b.wait_for("B to learn the derived dataset", stored(&derived))
+        .await;
+    let seller: souk_types::PublicKey = a.daemon.peer_id.parse().expect("key");
+    let dataset: souk_types::DatasetId = derived.parse().expect("id");
+    let bought = b
+        .daemon
+        .net()
+        .buy(dataset, seller, 10, None)
+        .await
+        .expect("bought");
+    assert_eq!(bought.price, 10);
+    assert_eq!(bought.receipt_index, Some(0), "{bought:?}");
+
+    let client = a.client();
+    let receipts = tokio::task::spawn_blocking(move || {
+        client.get::<Vec<souk_node::views::ReceiptView>>("/v1/receipts")
+    })
+    .await
+    .expect("join")
+    .expect("receipts");
+    assert_eq!(receipts.len(), 1);
+    let receipt = &receipts[0];
+    assert_eq!(receipt.id, bought.receipt_id.clone().expect("receipt id"));
+    assert_eq!((receipt.kind.as_str(), receipt.amount), ("sale", 10));
+    assert_eq!(receipt.buyer, b.daemon.peer_id);
+    // 30% of 10 goes up to the parent's contributor, the rest to the derived dataset's.
+    let parts: Vec<(String, u64)> = receipt
+        .split
+        .iter()
+        .map(|p| (p.dataset.clone(), p.amount))
+        .collect();
+    let mut expected = vec![(parent.clone(), 3), (derived.clone(), 7)];
+    expected.sort();
+    assert_eq!(parts, expected);
+    let earned = souk_node::views::earnings(&receipts);
+    assert_eq!(earned.len(), 1);
+    assert_eq!(
+        (earned[0].contributor.as_str(), earned[0].amount),
+        (a.daemon.peer_id.as_str(), 10)
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}

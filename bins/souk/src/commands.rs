@@ -178,6 +178,58 @@ pub async fn buy(dir: &Path, args: BuyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub async fn receipts(dir: &Path, dataset: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let dataset = dataset.map(parse_id).transpose()?;
+    let list = with_backend(dir, async |b| b.receipts(dataset.as_ref()).await).await?;
+    if json {
+        return print_json(&list);
+    }
+    if list.is_empty() {
+        out!("no receipts logged yet");
+    }
+    for r in &list {
+        out!(
+            "#{:<5} {:<8} {}  {} {}  buyer {}",
+            r.index,
+            r.kind,
+            r.dataset,
+            r.amount,
+            r.currency.as_deref().unwrap_or("bytes"),
+            r.buyer
+        );
+        for part in &r.split {
+            out!(
+                "         {:>10}  to {} (via {})",
+                part.amount,
+                part.contributor,
+                part.dataset
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn earnings(dir: &Path, json: bool) -> anyhow::Result<()> {
+    let list = with_backend(dir, async |b| b.receipts(None).await).await?;
+    let earned = souk_node::views::earnings(&list);
+    if json {
+        return print_json(&earned);
+    }
+    if earned.is_empty() {
+        out!("nothing earned in this node's receipt log yet");
+    }
+    for e in &earned {
+        out!(
+            "{:>12} {}  {}  ({} sales)",
+            e.amount,
+            e.currency,
+            e.contributor,
+            e.sales
+        );
+    }
+    Ok(())
+}
+
 pub async fn licenses(dir: &Path, json: bool) -> anyhow::Result<()> {
     let list = with_backend(dir, async |b| b.licenses().await).await?;
     if json {

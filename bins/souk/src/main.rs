@@ -77,6 +77,19 @@ enum Command {
     /// held), fetch its shards from every provider, and with --out decrypt them into a folder
     /// (needs a running node).
     Buy(commands::BuyArgs),
+    /// List this node's receipt log: every sale it made, with the split up the lineage.
+    Receipts {
+        /// Only the receipts of this dataset.
+        #[arg(long, value_name = "ID")]
+        dataset: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What each contributor earned in this node's receipt log.
+    Earnings {
+        #[arg(long)]
+        json: bool,
+    },
     /// List licenses bought and sold.
     Licenses {
         #[arg(long)]
@@ -166,6 +179,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Peers { json } => commands::peers(&data_dir()?, json).await,
         Command::Buy(args) => commands::buy(&data_dir()?, args).await,
         Command::Licenses { json } => commands::licenses(&data_dir()?, json).await,
+        Command::Receipts { dataset, json } => {
+            commands::receipts(&data_dir()?, dataset.as_deref(), json).await
+        }
+        Command::Earnings { json } => commands::earnings(&data_dir()?, json).await,
         Command::Publish(args) => commands::publish(&data_dir()?, args).await,
         Command::Datasets { query, json } => {
             commands::datasets(&data_dir()?, query.as_deref(), json).await

@@ -24,6 +24,8 @@ pub enum WireError {
     WrongSigner(&'static str),
     #[error("the request is empty")]
     Empty,
+    #[error("a countersigned receipt is not a negotiation step")]
+    NotNegotiation,
 }
 
 fn field<const N: usize>(name: &'static str, bytes: &[u8]) -> Result<[u8; N], WireError> {
@@ -151,6 +153,18 @@ pub fn accept_request(offer: [u8; 16], voucher_envelope: Vec<u8>) -> v1::Negotia
     }
 }
 
+/// The buyer's countersignature on the seller's sale receipt, sent back for the seller's log.
+pub fn countersign_request(receipt: Vec<u8>, signature: [u8; 64]) -> v1::NegotiationRequest {
+    v1::NegotiationRequest {
+        message: Some(v1::negotiation_request::Message::Countersign(
+            v1::Countersign {
+                receipt,
+                signature: signature.to_vec(),
+            },
+        )),
+    }
+}
+
 /// Decodes a buyer's request. For an accept, also returns the voucher envelope as signed, which
 /// the seller keeps for settlement.
 pub fn decode_request(
@@ -185,6 +199,7 @@ pub fn decode_request(
                 Some(a.voucher),
             ))
         }
+        Message::Countersign(_) => Err(WireError::NotNegotiation),
     }
 }
 

@@ -18,7 +18,7 @@ use crate::network::NetHandle;
 use crate::purchase::{Buyer, Transfers};
 use crate::views::{
     BuyRequest, BuyView, DatasetView, ErrorView, ExtractRequest, ExtractView, IdView, ImportView,
-    LicenseView, PublishView, SummaryView, TransferView,
+    LicenseView, PublishView, ReceiptView, SummaryView, TransferView,
 };
 use crate::{DatasetSpec, Node, NodeError, serving};
 use souk_store::blobs::BlobStore;
@@ -122,6 +122,7 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/buy", post(buy))
         .route("/v1/licenses", get(licenses))
         .route("/v1/transfers", get(transfers))
+        .route("/v1/receipts", get(receipts))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
 }
@@ -245,6 +246,19 @@ async fn buy(
     Json(request): Json<BuyRequest>,
 ) -> ApiResult<BuyView> {
     Ok(Json(state.buyer().buy(request).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct ReceiptsQuery {
+    dataset: Option<String>,
+}
+
+async fn receipts(
+    State(state): State<Arc<ApiState>>,
+    Query(query): Query<ReceiptsQuery>,
+) -> ApiResult<Vec<ReceiptView>> {
+    let dataset = query.dataset.as_deref().map(parse_id).transpose()?;
+    Ok(Json(state.node.lock().await.receipts(dataset.as_ref())?))
 }
 
 async fn transfers(State(state): State<Arc<ApiState>>) -> Json<Vec<TransferView>> {

@@ -110,6 +110,22 @@ impl Backend {
         }
     }
 
+    pub async fn receipts(
+        &self,
+        dataset: Option<&DatasetId>,
+    ) -> Result<Vec<crate::views::ReceiptView>, NodeError> {
+        match self {
+            Self::Local(node) => node.receipts(dataset),
+            Self::Remote(client) => {
+                let path = match dataset {
+                    Some(id) => format!("/v1/receipts?dataset={id}"),
+                    None => "/v1/receipts".to_owned(),
+                };
+                blocking(client, move |c| c.get(&path)).await
+            }
+        }
+    }
+
     pub async fn licenses(&self) -> Result<Vec<crate::views::LicenseView>, NodeError> {
         match self {
             Self::Local(node) => Ok(node

@@ -19,6 +19,7 @@ pub mod market;
 pub mod network;
 mod node;
 mod purchase;
+mod receipts;
 mod serving;
 mod spec;
 pub mod views;

@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 
 use crate::error::random_32;
 use crate::node::now_ms;
+use crate::receipts;
 
 /// How long a seller's offer stays open.
 const OFFER_TTL_MS: u64 = 60_000;
@@ -28,6 +29,10 @@ pub struct Purchase {
     pub currency: String,
     pub rounds: u32,
     pub expires_at_ms: u64,
+    /// The sale receipt this node countersigned, and its index in the seller's receipt log
+    /// (absent if the seller did not log it).
+    pub receipt_id: Option<String>,
+    pub receipt_index: Option<u64>,
 }
 
 pub(crate) type PurchaseReply = oneshot::Sender<Result<Purchase, String>>;
@@ -39,6 +44,8 @@ pub(crate) struct BuySession {
     buyer: Buyer,
     /// The voucher sent with an accept, recorded once the license arrives.
     paid: Option<(Vec<u8>, Voucher, u64)>,
+    /// The purchase made, while the seller logs the countersigned receipt.
+    bought: Option<Purchase>,
     pub(crate) reply: PurchaseReply,
 }
 
@@ -126,6 +133,22 @@ impl Market {
         use v1::negotiation_response::Message;
         let now = now_ms();
         self.seller.expire(now);
+        if let Some(v1::negotiation_request::Message::Countersign(c)) = &request.message {
+            let me = self.key.public();
+            return match receipts::log_countersigned(
+                catalog,
+                me,
+                from,
+                &c.receipt,
+                &c.signature,
+                now,
+            ) {
+                Ok(index) => v1::NegotiationResponse {
+                    message: Some(Message::Logged(index)),
+                },
+                Err(e) => refused(format!("cannot log the receipt: {e}")),
+            };
+        }
         let (message, voucher_envelope) = match wire::decode_request(request) {
             Ok(decoded) => decoded,
             Err(e) => return refused(format!("malformed request: {e}")),
@@ -163,6 +186,11 @@ impl Market {
                 let Ok(Some(dataset_key)) = catalog.dataset_key(&offer.dataset) else {
                     return refused("the seller no longer holds the dataset key");
                 };
+                // Split first: a sale this node cannot account for is not made.
+                let split = match receipts::split_sale(catalog, offer.dataset, offer.price) {
+                    Ok(split) => split,
+                    Err(e) => return refused(format!("the seller cannot split the price: {e}")),
+                };
                 let Some(randomness) = random_48() else {
                     return refused("the seller cannot draw randomness");
                 };
@@ -181,9 +209,20 @@ impl Market {
                     Ok(license) => license,
                     Err(e) => return refused(format!("cannot issue the license: {e}")),
                 };
+                let voucher_envelope = voucher_envelope.unwrap_or_default();
+                let receipt = match receipts::sale_receipt(
+                    &self.key,
+                    &license,
+                    &voucher_envelope,
+                    split,
+                    now,
+                ) {
+                    Ok(receipt) => receipt,
+                    Err(e) => return refused(format!("cannot issue the receipt: {e}")),
+                };
                 let record = LicenseRecord {
                     license: &license,
-                    voucher: voucher_envelope.as_deref().unwrap_or_default(),
+                    voucher: &voucher_envelope,
                     lane: LaneId {
                         payer: voucher.payer,
                         payee: voucher.payee,
@@ -201,7 +240,10 @@ impl Market {
                 }
                 tracing::info!(dataset = %offer.dataset, price = offer.price, buyer = %offer.buyer, "sold a license");
                 v1::NegotiationResponse {
-                    message: Some(Message::License(license.envelope)),
+                    message: Some(Message::Sold(v1::Sold {
+                        license: license.envelope,
+                        receipt: receipt.envelope,
+                    })),
                 }
             }
         }
@@ -231,6 +273,7 @@ impl Market {
                 seller,
                 buyer,
                 paid: None,
+                bought: None,
                 reply,
             },
         )
@@ -248,8 +291,18 @@ impl Market {
             let _ = session.reply.send(Err(why));
             None
         };
+        if let Some(mut purchase) = session.bought.take() {
+            // The seller's answer to the countersigned receipt: the purchase stands either way.
+            match response.message {
+                Some(Message::Logged(index)) => purchase.receipt_index = Some(index),
+                other => tracing::warn!(answer = ?other, "the seller did not log the receipt"),
+            }
+            let _ = session.reply.send(Ok(purchase));
+            return None;
+        }
         match response.message {
             None => fail(session, "the seller sent an empty answer".into()),
+            Some(Message::Logged(_)) => fail(session, "the seller answered out of turn".into()),
             Some(Message::Refused(reason)) => {
                 fail(session, format!("the seller refused: {reason}"))
             }
@@ -314,16 +367,29 @@ impl Market {
                     }
                 }
             }
-            Some(Message::License(envelope)) => self.finish_buy(catalog, session, &envelope),
+            Some(Message::Sold(sold)) => self.finish_buy(catalog, session, &sold),
         }
     }
 
-    fn finish_buy(&self, catalog: &mut Catalog, session: BuySession, envelope: &[u8]) -> BuyStep {
+    /// Ends a session whose next request could not be sent: a purchase already made stands.
+    pub(crate) fn abandon(&self, session: BuySession, why: String) {
+        let result = session
+            .bought
+            .ok_or_else(|| format!("cannot reach the seller: {why}"));
+        let _ = session.reply.send(result);
+    }
+
+    fn finish_buy(
+        &self,
+        catalog: &mut Catalog,
+        mut session: BuySession,
+        sold: &v1::Sold,
+    ) -> BuyStep {
         let fail = |session: BuySession, why: String| {
             let _ = session.reply.send(Err(why));
             None
         };
-        let license = match SignedLicense::open(envelope) {
+        let license = match SignedLicense::open(&sold.license) {
             Ok(license) => license,
             Err(e) => return fail(session, format!("the seller sent an invalid license: {e}")),
         };
@@ -379,8 +445,28 @@ impl Market {
             currency: l.currency.clone(),
             rounds: u32::try_from(*rounds).unwrap_or(u32::MAX),
             expires_at_ms: l.expires_at_ms,
+            receipt_id: None,
+            receipt_index: None,
         };
-        let _ = session.reply.send(Ok(purchase));
-        None
+        match receipts::countersign_sale(&self.key, catalog, &license, &sold.receipt) {
+            Ok(signature) => {
+                let receipt_id = souk_crypto::SignedReceipt::open(&sold.receipt)
+                    .map(|r| hex::encode(r.id))
+                    .ok();
+                session.bought = Some(Purchase {
+                    receipt_id,
+                    ..purchase
+                });
+                Some((
+                    wire::countersign_request(sold.receipt.clone(), signature),
+                    session,
+                ))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "not countersigning the seller's receipt");
+                let _ = session.reply.send(Ok(purchase));
+                None
+            }
+        }
     }
 }

@@ -947,9 +947,7 @@ impl Service {
                 ..
             }) => {
                 if let Some(session) = self.buys.remove(&request_id) {
-                    let _ = session
-                        .reply
-                        .send(Err(format!("cannot reach the seller: {error}")));
+                    self.market.abandon(session, error.to_string());
                 }
             }
             BehaviourEvent::Access(request_response::Event::Message { peer, message, .. }) => {

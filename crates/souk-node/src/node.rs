@@ -299,6 +299,18 @@ impl Node {
         .await?)
     }
 
+    /// This node's receipt log, of one dataset or all, each leaf checked again.
+    pub fn receipts(
+        &self,
+        dataset: Option<&DatasetId>,
+    ) -> Result<Vec<crate::views::ReceiptView>, NodeError> {
+        self.catalog
+            .receipts(dataset)?
+            .iter()
+            .map(|r| crate::views::ReceiptView::of(r).map_err(NodeError::Store))
+            .collect()
+    }
+
     pub fn licenses(&self) -> Result<Vec<souk_store::LicenseSummary>, NodeError> {
         Ok(self.catalog.licenses()?)
     }

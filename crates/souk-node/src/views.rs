@@ -287,3 +287,113 @@ impl From<&souk_store::LicenseSummary> for LicenseView {
         }
     }
 }
+
+/// One part of a sale's split.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SplitView {
+    pub dataset: String,
+    pub contributor: String,
+    pub amount: u64,
+}
+
+/// One receipt of this node's receipt log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReceiptView {
+    /// Its leaf index in the log.
+    pub index: u64,
+    pub id: String,
+    /// `sale` or `delivery`.
+    pub kind: String,
+    pub dataset: String,
+    pub buyer: String,
+    /// The seller of a sale, the provider of a delivery.
+    pub issuer: String,
+    /// Units paid (a sale) or bytes delivered (a delivery).
+    pub amount: u64,
+    pub currency: Option<String>,
+    pub split: Vec<SplitView>,
+    pub created_at_ms: u64,
+}
+
+impl ReceiptView {
+    /// The view of a logged receipt, whose leaf is checked again on the way.
+    pub fn of(logged: &souk_store::LoggedReceipt) -> Result<Self, String> {
+        use souk_types::Receipt;
+        let leaf = souk_crypto::CountersignedReceipt::open_leaf(&logged.leaf)
+            .map_err(|e| format!("receipt {} is damaged: {e}", logged.index))?;
+        let receipt = &leaf.signed.receipt;
+        let (amount, currency, split) = match receipt {
+            Receipt::Sale(sale) => (
+                sale.amount,
+                Some(sale.currency.clone()),
+                sale.split
+                    .iter()
+                    .map(|p| SplitView {
+                        dataset: p.dataset.to_hex(),
+                        contributor: p.contributor.to_peer_id(),
+                        amount: p.amount,
+                    })
+                    .collect(),
+            ),
+            Receipt::Delivery(delivery) => (delivery.bytes, None, Vec::new()),
+        };
+        Ok(Self {
+            index: logged.index,
+            id: hex::encode(logged.id),
+            kind: logged.kind.clone(),
+            dataset: logged.dataset.to_hex(),
+            buyer: receipt.buyer().to_peer_id(),
+            issuer: receipt.issuer().to_peer_id(),
+            amount,
+            currency,
+            split,
+            created_at_ms: logged.created_at_ms,
+        })
+    }
+}
+
+/// What one contributor earned across this node's receipt log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EarningsView {
+    pub contributor: String,
+    pub currency: String,
+    pub amount: u64,
+    /// Sales that paid this contributor something.
+    pub sales: u64,
+}
+
+/// Sums the splits of `receipts` per contributor and currency, largest first.
+pub fn earnings(receipts: &[ReceiptView]) -> Vec<EarningsView> {
+    let mut totals: std::collections::BTreeMap<(String, String), (u64, u64)> =
+        std::collections::BTreeMap::new();
+    for receipt in receipts {
+        let Some(currency) = &receipt.currency else {
+            continue;
+        };
+        let mut paid: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        for part in &receipt.split {
+            let entry = totals
+                .entry((part.contributor.clone(), currency.clone()))
+                .or_insert((0, 0));
+            entry.0 = entry.0.saturating_add(part.amount);
+            if paid.insert(&part.contributor) {
+                entry.1 += 1;
+            }
+        }
+    }
+    let mut list: Vec<EarningsView> = totals
+        .into_iter()
+        .map(|((contributor, currency), (amount, sales))| EarningsView {
+            contributor,
+            currency,
+            amount,
+            sales,
+        })
+        .collect();
+    list.sort_by(|a, b| {
+        b.amount
+            .cmp(&a.amount)
+            .then(a.contributor.cmp(&b.contributor))
+    });
+    list
+}

@@ -11,7 +11,7 @@ pub struct SaleReceipt {
     pub seller: PublicKey,
     pub amount: u64,
     pub currency: String,
-    /// BLAKE3 of the body of the voucher that paid it.
+    /// BLAKE3 of the voucher envelope that paid it.
     pub voucher_id: [u8; 32],
     pub time_ms: u64,
     pub split: Vec<SplitPart>,
