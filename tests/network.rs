@@ -442,6 +442,35 @@ async fn every_sale_is_receipted_split_up_the_lineage_countersigned_and_logged()
         (earned[0].contributor.as_str(), earned[0].amount),
         (a.daemon.peer_id.as_str(), 10)
     );
+
+    // Anchored, the receipt has a proof any auditor can check offline; any flipped byte fails.
+    let client = a.client();
+    let id = receipt.id.clone();
+    let (anchored, bundle) = tokio::task::spawn_blocking(move || {
+        let anchored = client.post::<_, souk_node::proof::CheckpointView>("/v1/anchor", &());
+        let bundle =
+            client.get::<souk_node::proof::ProofBundle>(&format!("/v1/receipts/{id}/proof"));
+        (anchored, bundle)
+    })
+    .await
+    .expect("join");
+    assert_eq!(anchored.expect("anchored").size, 1);
+    let bundle = bundle.expect("proof");
+    let verified = souk_node::proof::verify(&bundle).expect("verifies");
+    assert_eq!(verified.receipt.split, receipt.split);
+    let text = serde_json::to_vec(&bundle).expect("json");
+    for i in 0..text.len() {
+        let mut bad = text.clone();
+        bad[i] ^= 0x01;
+        let accepted = serde_json::from_slice::<souk_node::proof::ProofBundle>(&bad)
+            .ok()
+            .is_some_and(|b| souk_node::proof::verify(&b).is_ok());
+        assert!(
+            !accepted,
+            "flipped byte {i} still verifies: {:?}",
+            String::from_utf8_lossy(&text[i.saturating_sub(40)..(i + 40).min(text.len())])
+        );
+    }
     a.shutdown().await;
     b.shutdown().await;
 }

@@ -230,6 +230,93 @@ pub async fn earnings(dir: &Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub async fn anchor_now(dir: &Path, json: bool) -> anyhow::Result<()> {
+    let anchored = with_backend(dir, async |b| b.anchor_now().await).await?;
+    if json {
+        return print_json(&anchored);
+    }
+    out!(
+        "anchored the receipt log at {} receipts (root {}) as link {} of the local chain",
+        anchored.size,
+        anchored.root,
+        anchored.seq
+    );
+    Ok(())
+}
+
+pub async fn checkpoints(dir: &Path, json: bool) -> anyhow::Result<()> {
+    let list = with_backend(dir, async |b| b.checkpoints().await).await?;
+    if json {
+        return print_json(&list);
+    }
+    if list.is_empty() {
+        out!("no checkpoints anchored yet");
+    }
+    for c in &list {
+        out!(
+            "#{:<4} {:>8} receipts  root {}  link {}",
+            c.seq,
+            c.size,
+            c.root,
+            c.hash
+        );
+    }
+    Ok(())
+}
+
+pub async fn proof(dir: &Path, id: &str, out: &Path) -> anyhow::Result<()> {
+    let bundle = with_backend(dir, async |b| b.proof(id).await).await?;
+    let text = serde_json::to_string_pretty(&bundle)?;
+    std::fs::write(out, format!("{text}\n"))
+        .with_context(|| format!("writing {}", out.display()))?;
+    out!(
+        "wrote the proof of receipt {id} (leaf {} of {}) to {}",
+        bundle.leaf_index,
+        bundle.tree_size,
+        out.display()
+    );
+    Ok(())
+}
+
+/// Checks a proof bundle with no node and no network.
+pub fn verify(file: &Path, json: bool) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(file).with_context(|| format!("reading {}", file.display()))?;
+    if meta.len() > souk_node::proof::MAX_BUNDLE_BYTES as u64 {
+        anyhow::bail!("{} is too large to be a proof bundle", file.display());
+    }
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let bundle: souk_node::proof::ProofBundle = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{} is not a proof bundle: {e}", file.display()))?;
+    let verified = souk_node::proof::verify(&bundle)
+        .map_err(|e| anyhow::anyhow!("the proof does not verify: {e}"))?;
+    if json {
+        return print_json(&verified);
+    }
+    let r = &verified.receipt;
+    out!(
+        "verified: {} receipt {} for {} {} of dataset {}, leaf {} of {} in {}, {}",
+        r.kind,
+        r.id,
+        r.amount,
+        r.currency.as_deref().unwrap_or("bytes"),
+        r.dataset,
+        r.index,
+        verified.tree_size,
+        verified.origin,
+        verified.anchor
+    );
+    for part in &r.split {
+        out!(
+            "  {:>10} to {} (via {})",
+            part.amount,
+            part.contributor,
+            part.dataset
+        );
+    }
+    Ok(())
+}
+
 pub async fn licenses(dir: &Path, json: bool) -> anyhow::Result<()> {
     let list = with_backend(dir, async |b| b.licenses().await).await?;
     if json {

@@ -85,6 +85,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Sign a checkpoint of the receipt log and anchor it (on the local chain).
+    Anchor {
+        /// Anchor now rather than at the next epoch.
+        #[arg(long, required = true)]
+        now: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the anchored checkpoints of this node's receipt log.
+    Checkpoints {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the proof bundle of one receipt: the receipt, its inclusion proof, the signed
+    /// checkpoint and its anchor.
+    Proof {
+        id: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Check a proof bundle offline: signatures, split, inclusion, checkpoint, anchor.
+    Verify {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// What each contributor earned in this node's receipt log.
     Earnings {
         #[arg(long)]
@@ -183,6 +209,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             commands::receipts(&data_dir()?, dataset.as_deref(), json).await
         }
         Command::Earnings { json } => commands::earnings(&data_dir()?, json).await,
+        Command::Anchor { now: _, json } => commands::anchor_now(&data_dir()?, json).await,
+        Command::Checkpoints { json } => commands::checkpoints(&data_dir()?, json).await,
+        Command::Proof { id, out } => commands::proof(&data_dir()?, &id, &out).await,
+        Command::Verify { file, json } => commands::verify(&file, json),
         Command::Publish(args) => commands::publish(&data_dir()?, args).await,
         Command::Datasets { query, json } => {
             commands::datasets(&data_dir()?, query.as_deref(), json).await

@@ -39,6 +39,26 @@ pub struct Checkpoint {
     pub root: Digest,
 }
 
+/// Link `seq` of a local anchor chain: SHA-256 of a domain tag, the position, the previous link
+/// and the signed checkpoint note, so rewriting any anchored checkpoint changes every later link.
+pub fn anchor_link(seq: u64, prev: &Digest, note: &str) -> Digest {
+    let mut hasher = Sha256::new();
+    hasher.update(b"souk/anchor/v1\n");
+    hasher.update(seq.to_be_bytes());
+    hasher.update(prev);
+    hasher.update(note.as_bytes());
+    hasher.finalize().into()
+}
+
+/// The peer whose receipt log `origin` names, if it is one.
+pub fn origin_peer(origin: &str) -> Option<PublicKey> {
+    origin
+        .strip_prefix("souk/")?
+        .strip_suffix("/receipts")?
+        .parse()
+        .ok()
+}
+
 /// The origin line of `node`'s receipt log.
 pub fn receipts_origin(node: &PublicKey) -> String {
     format!("souk/{}/receipts", node.to_peer_id())

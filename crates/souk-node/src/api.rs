@@ -123,6 +123,9 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/licenses", get(licenses))
         .route("/v1/transfers", get(transfers))
         .route("/v1/receipts", get(receipts))
+        .route("/v1/receipts/{id}/proof", get(proof))
+        .route("/v1/anchor", post(anchor))
+        .route("/v1/checkpoints", get(checkpoints))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
 }
@@ -259,6 +262,23 @@ async fn receipts(
 ) -> ApiResult<Vec<ReceiptView>> {
     let dataset = query.dataset.as_deref().map(parse_id).transpose()?;
     Ok(Json(state.node.lock().await.receipts(dataset.as_ref())?))
+}
+
+async fn proof(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> ApiResult<crate::proof::ProofBundle> {
+    Ok(Json(state.node.lock().await.proof(&id)?))
+}
+
+async fn anchor(State(state): State<Arc<ApiState>>) -> ApiResult<crate::proof::CheckpointView> {
+    Ok(Json(state.node.lock().await.anchor_now()?))
+}
+
+async fn checkpoints(
+    State(state): State<Arc<ApiState>>,
+) -> ApiResult<Vec<crate::proof::CheckpointView>> {
+    Ok(Json(state.node.lock().await.checkpoints()?))
 }
 
 async fn transfers(State(state): State<Arc<ApiState>>) -> Json<Vec<TransferView>> {

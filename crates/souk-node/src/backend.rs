@@ -126,6 +126,30 @@ impl Backend {
         }
     }
 
+    pub async fn anchor_now(&mut self) -> Result<crate::proof::CheckpointView, NodeError> {
+        match self {
+            Self::Local(node) => node.anchor_now(),
+            Self::Remote(client) => blocking(client, |c| c.post("/v1/anchor", &())).await,
+        }
+    }
+
+    pub async fn checkpoints(&self) -> Result<Vec<crate::proof::CheckpointView>, NodeError> {
+        match self {
+            Self::Local(node) => node.checkpoints(),
+            Self::Remote(client) => blocking(client, |c| c.get("/v1/checkpoints")).await,
+        }
+    }
+
+    pub async fn proof(&self, id: &str) -> Result<crate::proof::ProofBundle, NodeError> {
+        match self {
+            Self::Local(node) => node.proof(id),
+            Self::Remote(client) => {
+                let path = format!("/v1/receipts/{}/proof", encode_query(id));
+                blocking(client, move |c| c.get(&path)).await
+            }
+        }
+    }
+
     pub async fn licenses(&self) -> Result<Vec<crate::views::LicenseView>, NodeError> {
         match self {
             Self::Local(node) => Ok(node

@@ -18,6 +18,7 @@ mod error;
 pub mod market;
 pub mod network;
 mod node;
+pub mod proof;
 mod purchase;
 mod receipts;
 mod serving;

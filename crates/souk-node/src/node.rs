@@ -311,6 +311,32 @@ impl Node {
             .collect()
     }
 
+    /// Signs a checkpoint of the receipt log and anchors it on the local chain.
+    pub fn anchor_now(&mut self) -> Result<crate::proof::CheckpointView, NodeError> {
+        crate::proof::anchor_now(&mut self.catalog, &self.key, now_ms())
+    }
+
+    /// The local anchor chain, oldest first.
+    pub fn checkpoints(&self) -> Result<Vec<crate::proof::CheckpointView>, NodeError> {
+        Ok(self
+            .catalog
+            .anchors()?
+            .iter()
+            .map(crate::proof::CheckpointView::from)
+            .collect())
+    }
+
+    /// The proof bundle of receipt `id` (hex).
+    pub fn proof(&self, id: &str) -> Result<crate::proof::ProofBundle, NodeError> {
+        let id = hex::decode(id)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+            .ok_or_else(|| {
+                NodeError::Invalid(format!("{id:?} is not a receipt id (64 hex digits)"))
+            })?;
+        crate::proof::bundle(&self.catalog, &id)
+    }
+
     pub fn licenses(&self) -> Result<Vec<souk_store::LicenseSummary>, NodeError> {
         Ok(self.catalog.licenses()?)
     }

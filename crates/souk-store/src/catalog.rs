@@ -6,7 +6,9 @@ use souk_types::{DatasetId, PublicKey};
 
 use crate::migrations::MIGRATIONS;
 
+mod anchors;
 mod receipts;
+pub use anchors::AnchorLink;
 pub use receipts::{LoggedReceipt, NewReceipt};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +23,10 @@ pub enum CatalogError {
     Damaged(ManifestEnvelopeError),
     #[error("value {0} does not fit the catalog's 63-bit integers")]
     Overflow(u64),
+    #[error(
+        "a checkpoint of {offered} receipts cannot follow one of {anchored}: the log only grows"
+    )]
+    Shrinking { anchored: u64, offered: u64 },
 }
 
 /// The seller's private pricing for one of its datasets; never published.
@@ -431,6 +437,22 @@ impl Catalog {
             .optional()?)
     }
 
+    /// Runs `write` with its commits flushed to disk, even on a connection opened for network
+    /// data: for money and for the receipt log.
+    fn durably<T>(
+        &mut self,
+        write: impl FnOnce(&mut Self) -> Result<T, CatalogError>,
+    ) -> Result<T, CatalogError> {
+        if self.relaxed {
+            self.conn.pragma_update(None, "synchronous", "FULL")?;
+        }
+        let result = write(self);
+        if self.relaxed {
+            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        result
+    }
+
     /// Records that a voucher with `nonce` and `cumulative` was signed on `lane`, before it is
     /// sent: a payer that crashes after paying never signs that nonce again. Durable, like
     /// licenses.
@@ -440,14 +462,7 @@ impl Catalog {
         nonce: u64,
         cumulative: u64,
     ) -> Result<(), CatalogError> {
-        if self.relaxed {
-            self.conn.pragma_update(None, "synchronous", "FULL")?;
-        }
-        let recorded = advance_lane(&self.conn, lane, nonce, cumulative);
-        if self.relaxed {
-            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-        }
-        recorded
+        self.durably(|catalog| advance_lane(&catalog.conn, lane, nonce, cumulative))
     }
 
     /// Records a license bought or sold, the voucher that paid it and the lane's new state, and
@@ -456,14 +471,7 @@ impl Catalog {
     /// Licenses and vouchers are money: they commit with a disk flush even on a connection
     /// opened for network data.
     pub fn record_license(&mut self, record: LicenseRecord<'_>) -> Result<(), CatalogError> {
-        if self.relaxed {
-            self.conn.pragma_update(None, "synchronous", "FULL")?;
-        }
-        let recorded = self.record_license_durably(record);
-        if self.relaxed {
-            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-        }
-        recorded
+        self.durably(|catalog| catalog.record_license_durably(record))
     }
 
     fn record_license_durably(&mut self, record: LicenseRecord<'_>) -> Result<(), CatalogError> {

@@ -12,6 +12,6 @@ mod catalog;
 mod migrations;
 
 pub use catalog::{
-    Catalog, CatalogError, DatasetSummary, LaneId, LicenseRecord, LicenseSummary, LoggedReceipt,
-    NewDataset, NewReceipt, SellerPolicy, StoredDataset,
+    AnchorLink, Catalog, CatalogError, DatasetSummary, LaneId, LicenseRecord, LicenseSummary,
+    LoggedReceipt, NewDataset, NewReceipt, SellerPolicy, StoredDataset,
 };

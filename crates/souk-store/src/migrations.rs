@@ -103,4 +103,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX receipt_log_by_dataset ON receipt_log (dataset_id, seq);
     "#,
+    // 6: the local anchor chain: signed checkpoints of the receipt log, each link hashing the
+    // previous one.
+    r#"
+    CREATE TABLE anchors (
+        seq INTEGER PRIMARY KEY CHECK (seq >= 0),
+        size INTEGER NOT NULL UNIQUE,
+        root BLOB NOT NULL CHECK (length(root) = 32),
+        note TEXT NOT NULL,
+        prev BLOB NOT NULL CHECK (length(prev) = 32),
+        hash BLOB NOT NULL CHECK (length(hash) = 32),
+        created_at_ms INTEGER NOT NULL
+    );
+    "#,
 ];

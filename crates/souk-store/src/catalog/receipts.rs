@@ -47,14 +47,7 @@ impl Catalog {
     /// Appends a receipt at the end of the log, durably, and returns its leaf index and whether
     /// it is new (a receipt already logged keeps the index it has).
     pub fn append_receipt(&mut self, receipt: NewReceipt<'_>) -> Result<(u64, bool), CatalogError> {
-        if self.relaxed {
-            self.conn.pragma_update(None, "synchronous", "FULL")?;
-        }
-        let appended = self.append_receipt_durably(receipt);
-        if self.relaxed {
-            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-        }
-        appended
+        self.durably(|catalog| catalog.append_receipt_durably(receipt))
     }
 
     fn append_receipt_durably(

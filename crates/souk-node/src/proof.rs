@@ -1,0 +1,217 @@
+//! Checkpoints of the receipt log, the local anchor chain, and proof bundles: everything an
+//! auditor needs to check one receipt with no node running.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use souk_crypto::checkpoint::{Checkpoint, anchor_link, origin_peer, receipts_origin};
+use souk_crypto::merkle::{Digest, MerkleTree, leaf_hash, verify_inclusion};
+use souk_crypto::{CountersignedReceipt, NodeKey};
+use souk_store::{AnchorLink, Catalog};
+
+use crate::NodeError;
+
+/// Largest proof bundle `souk verify` reads.
+pub const MAX_BUNDLE_BYTES: usize = 4 << 20;
+
+/// A proof that one receipt is in a node's log, under a signed and anchored checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ProofBundle {
+    /// Base64 of the countersigned receipt: the exact log leaf.
+    pub receipt: String,
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    /// The audit path, hex.
+    pub inclusion_proof: Vec<String>,
+    /// The checkpoint as a signed note.
+    pub checkpoint: String,
+    /// Witness cosignature lines.
+    pub cosignatures: Vec<String>,
+    pub anchor: AnchorProof,
+}
+
+/// Where the checkpoint is anchored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, tag = "backend", rename_all = "lowercase")]
+pub enum AnchorProof {
+    /// The node's hash-linked local anchor chain.
+    Local {
+        seq: u64,
+        prev: String,
+        hash: String,
+    },
+}
+
+/// One link of the anchor chain, as `souk checkpoints` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointView {
+    pub seq: u64,
+    pub size: u64,
+    pub root: String,
+    pub note: String,
+    pub hash: String,
+    pub created_at_ms: u64,
+}
+
+impl From<&AnchorLink> for CheckpointView {
+    fn from(link: &AnchorLink) -> Self {
+        Self {
+            seq: link.seq,
+            size: link.size,
+            root: hex::encode(link.root),
+            note: link.note.clone(),
+            hash: hex::encode(link.hash),
+            created_at_ms: link.created_at_ms,
+        }
+    }
+}
+
+/// What a verified bundle proves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VerifiedProof {
+    pub receipt: crate::views::ReceiptView,
+    pub origin: String,
+    pub tree_size: u64,
+    pub anchor: String,
+}
+
+fn tree(catalog: &Catalog) -> Result<MerkleTree, NodeError> {
+    let mut tree = MerkleTree::new();
+    for hash in catalog.receipt_leaf_hashes()? {
+        tree.push(hash);
+    }
+    Ok(tree)
+}
+
+/// Signs a checkpoint of the whole receipt log and appends it to the local anchor chain.
+pub(crate) fn anchor_now(
+    catalog: &mut Catalog,
+    key: &NodeKey,
+    now_ms: u64,
+) -> Result<CheckpointView, NodeError> {
+    let tree = tree(catalog)?;
+    if tree.size() == 0 {
+        return Err(NodeError::Invalid(
+            "the receipt log is empty: there is nothing to anchor yet".to_owned(),
+        ));
+    }
+    let checkpoint = Checkpoint {
+        origin: receipts_origin(&key.public()),
+        size: tree.size(),
+        root: tree.root(),
+    };
+    let link = catalog.anchor_locally(
+        checkpoint.size,
+        &checkpoint.root,
+        &checkpoint.sign(key),
+        now_ms,
+    )?;
+    Ok(CheckpointView::from(&link))
+}
+
+/// The proof bundle of receipt `id`, under the latest anchored checkpoint.
+pub(crate) fn bundle(catalog: &Catalog, id: &[u8; 32]) -> Result<ProofBundle, NodeError> {
+    let logged = catalog.receipt(id)?.ok_or_else(|| {
+        NodeError::Invalid(format!(
+            "receipt {} is not in this node's log",
+            hex::encode(id)
+        ))
+    })?;
+    let anchor = catalog
+        .anchors()?
+        .pop()
+        .filter(|a| a.size > logged.index)
+        .ok_or_else(|| {
+            NodeError::Invalid(
+                "the receipt is not anchored yet: run `souk anchor --now` first".to_owned(),
+            )
+        })?;
+    let proof = tree(catalog)?
+        .inclusion_proof(logged.index, anchor.size)
+        .ok_or_else(|| NodeError::Store("the anchored checkpoint exceeds the log".to_owned()))?;
+    Ok(ProofBundle {
+        receipt: STANDARD.encode(&logged.leaf),
+        leaf_index: logged.index,
+        tree_size: anchor.size,
+        inclusion_proof: proof.iter().map(hex::encode).collect(),
+        checkpoint: anchor.note.clone(),
+        cosignatures: Vec::new(),
+        anchor: AnchorProof::Local {
+            seq: anchor.seq,
+            prev: hex::encode(anchor.prev),
+            hash: hex::encode(anchor.hash),
+        },
+    })
+}
+
+fn digest(hex_text: &str, what: &str) -> Result<Digest, String> {
+    hex::decode(hex_text)
+        .ok()
+        .and_then(|b| Digest::try_from(b.as_slice()).ok())
+        .ok_or_else(|| format!("{what} is not 32 bytes of hex"))
+}
+
+/// Checks a bundle with nothing but its own bytes: the receipt's signatures and split, its
+/// inclusion under the checkpoint, the checkpoint's signature by the log's owner, and the
+/// anchor link.
+pub fn verify(bundle: &ProofBundle) -> Result<VerifiedProof, String> {
+    let leaf = STANDARD
+        .decode(&bundle.receipt)
+        .map_err(|_| "the receipt is not base64".to_owned())?;
+    let receipt = CountersignedReceipt::open_leaf(&leaf).map_err(|e| e.to_string())?;
+    let issuer = receipt.signed.receipt.issuer();
+    let checkpoint = Checkpoint::open(&bundle.checkpoint, &issuer).map_err(|e| e.to_string())?;
+    if origin_peer(&checkpoint.origin) != Some(issuer) {
+        return Err("the checkpoint is not of the receipt issuer's log".to_owned());
+    }
+    if checkpoint.size != bundle.tree_size {
+        return Err("the tree size differs from the checkpoint's".to_owned());
+    }
+    let path = bundle
+        .inclusion_proof
+        .iter()
+        .map(|h| digest(h, "an inclusion proof hash"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let included = verify_inclusion(
+        &leaf_hash(&leaf),
+        bundle.leaf_index,
+        bundle.tree_size,
+        &path,
+        &checkpoint.root,
+    );
+    if !included {
+        return Err("the receipt is not in the log under this checkpoint".to_owned());
+    }
+    if !bundle.cosignatures.is_empty() {
+        return Err("witness cosignatures cannot be checked by this version".to_owned());
+    }
+    let anchor = match &bundle.anchor {
+        AnchorProof::Local { seq, prev, hash } => {
+            let prev = digest(prev, "the anchor's previous link")?;
+            let linked = anchor_link(*seq, &prev, &bundle.checkpoint);
+            if linked != digest(hash, "the anchor link")? {
+                return Err("the anchor link does not hash this checkpoint".to_owned());
+            }
+            format!("local anchor chain, link {seq}")
+        }
+    };
+    let logged = souk_store::LoggedReceipt {
+        index: bundle.leaf_index,
+        id: receipt.signed.id,
+        dataset: receipt.signed.receipt.dataset(),
+        kind: match receipt.signed.receipt {
+            souk_types::Receipt::Sale(_) => "sale",
+            souk_types::Receipt::Delivery(_) => "delivery",
+        }
+        .to_owned(),
+        leaf,
+        created_at_ms: 0,
+    };
+    Ok(VerifiedProof {
+        receipt: crate::views::ReceiptView::of(&logged)?,
+        origin: checkpoint.origin,
+        tree_size: checkpoint.size,
+        anchor,
+    })
+}
