@@ -398,3 +398,18 @@ fn a_spec_file_gives_the_fields_and_flags_override_it() {
     std::fs::write(&spec, "name = \"x\"\nunknown_field = 1\n").expect("write spec");
     souk(&dir, &["publish", "--spec", spec_arg]).fails_with("unknown_field");
 }
+
+#[test]
+fn the_demo_runs_souks_main_job_and_every_step_checks_out() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let run = souk(home.path(), &["demo"]);
+    assert!(run.status.success(), "demo failed: {}", run.stderr);
+    assert!(run.stdout.contains("an auditor verifies"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .trim_end()
+            .ends_with("Demo complete: every step checked out."),
+        "{}",
+        run.stdout
+    );
+}

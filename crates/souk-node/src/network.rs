@@ -77,6 +77,9 @@ pub(crate) enum NetCommand {
         envelope: Vec<u8>,
         provide: bool,
     },
+    Provide {
+        id: DatasetId,
+    },
     Providers {
         id: DatasetId,
         reply: oneshot::Sender<Vec<String>>,
@@ -165,6 +168,11 @@ impl NetHandle {
                 provide,
             })
             .await;
+    }
+
+    /// Advertises this node as a provider of `id` (its manifest is already known around).
+    pub async fn provide(&self, id: DatasetId) {
+        let _ = self.commands.send(NetCommand::Provide { id }).await;
     }
 
     pub async fn providers(&self, id: DatasetId) -> Vec<String> {
@@ -394,14 +402,11 @@ impl Service {
             } => {
                 self.publish(envelope);
                 self.emit(NetEvent::Announced(id));
-                if !provide {
-                    return;
-                }
-                let key = kad::RecordKey::new(id.as_bytes());
-                if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key) {
-                    tracing::warn!(dataset = %id, error = %e, "cannot advertise as provider");
+                if provide {
+                    self.start_providing(id);
                 }
             }
+            NetCommand::Provide { id } => self.start_providing(id),
             NetCommand::Providers { id, reply } => {
                 let query = self
                     .swarm
@@ -470,6 +475,13 @@ impl Service {
                 self.access_requests.insert(id, (peer, reply));
             }
             NetCommand::Shutdown => {}
+        }
+    }
+
+    fn start_providing(&mut self, id: DatasetId) {
+        let key = kad::RecordKey::new(id.as_bytes());
+        if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key) {
+            tracing::warn!(dataset = %id, error = %e, "cannot advertise as provider");
         }
     }
 

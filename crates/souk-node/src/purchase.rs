@@ -94,8 +94,8 @@ impl Buyer<'_> {
             (node.show(&id)?, node.key().public(), held)
         };
         let manifest = &stored.signed.manifest;
-        let (envelope, paid_now, rounds) = match held {
-            Some(envelope) => (envelope, false, 0),
+        let (envelope, paid_now, rounds, receipt) = match held {
+            Some(envelope) => (envelope, false, 0, (None, None)),
             None => {
                 let purchase = self
                     .net
@@ -109,7 +109,8 @@ impl Buyer<'_> {
                     .catalog()
                     .license_bought(&id, now_ms())?
                     .ok_or_else(|| invalid("the license just bought is not on record"))?;
-                (envelope, true, purchase.rounds)
+                let receipt = (purchase.receipt_id, purchase.receipt_index);
+                (envelope, true, purchase.rounds, receipt)
             }
         };
         let license = SignedLicense::open(&envelope).map_err(invalid)?;
@@ -152,9 +153,7 @@ impl Buyer<'_> {
         if serve_onward
             && serving::serve(self.store, self.blobs.gate(), id, manifest.shards.root).await
         {
-            self.net
-                .announce(id, stored.signed.envelope.clone(), true)
-                .await;
+            self.net.provide(id).await;
         }
 
         let l = &license.license;
@@ -165,6 +164,8 @@ impl Buyer<'_> {
             currency: l.currency.clone(),
             paid_now,
             rounds,
+            receipt_id: receipt.0,
+            receipt_index: receipt.1,
             expires_at_ms: l.expires_at_ms,
             shards: manifest.shards.shard_count,
             fetched_bytes: fetch.as_ref().map_or(0, |r| r.fetched_bytes),

@@ -239,6 +239,10 @@ pub struct BuyView {
     /// False when a license already held was used (nothing was paid this time).
     pub paid_now: bool,
     pub rounds: u32,
+    /// The sale receipt countersigned for this purchase (when paid now) and its index in the
+    /// seller's receipt log.
+    pub receipt_id: Option<String>,
+    pub receipt_index: Option<u64>,
     pub expires_at_ms: u64,
     pub shards: u64,
     /// Bytes fetched in this run, from all providers.
