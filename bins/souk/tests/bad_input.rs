@@ -194,3 +194,20 @@ fn tampered_truncated_and_foreign_manifest_files_are_refused() {
     souk(&bob, &["manifest", "import", "/no/such/file"]).fails_with("/no/such/file");
     assert_eq!(dataset_count(&bob), 0);
 }
+
+#[test]
+fn verify_refuses_files_that_are_not_proofs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing.json");
+    souk(dir.path(), &["verify", missing.to_str().expect("utf8")]).fails_with("reading");
+    for (name, body) in [
+        ("garbage.json", "\u{0}\u{1}not json"),
+        ("empty.json", "{}"),
+        ("extra.json", "{\"receipt\": \"\", \"surprise\": 1}"),
+    ] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, body).expect("write");
+        souk(dir.path(), &["verify", file.to_str().expect("utf8")])
+            .fails_with("not a proof bundle");
+    }
+}
