@@ -474,3 +474,42 @@ async fn every_sale_is_receipted_split_up_the_lineage_countersigned_and_logged()
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receipt_log_is_anchored_every_epoch_without_being_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    souk_node::data_dir::init(dir.path()).expect("init");
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "[anchor]\ninterval_secs = 1\nmin_receipts = 1\n",
+    )
+    .expect("config");
+    let a = start_in(dir, &[]).await;
+    let mut b = start(&[a.addr()]).await;
+    let id = a
+        .publish_priced("epoch", b"anchored by the clock", 5, 5)
+        .await;
+    b.wait_for("B to learn the dataset", stored(&id)).await;
+    let seller: souk_types::PublicKey = a.daemon.peer_id.parse().expect("key");
+    b.daemon
+        .net()
+        .buy(id.parse().expect("id"), seller, 5, None)
+        .await
+        .expect("bought");
+    let client = a.client();
+    eventually("A to anchor its one receipt", || {
+        let client = client.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                client.get::<Vec<souk_node::proof::CheckpointView>>("/v1/checkpoints")
+            })
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .is_some_and(|list| list.last().is_some_and(|c| c.size == 1))
+        }
+    })
+    .await;
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -13,6 +13,26 @@ pub struct Config {
     pub publish: PublishConfig,
     pub store: StoreConfig,
     pub network: NetworkConfig,
+    pub anchor: AnchorConfig,
+}
+
+/// When the receipt log is checkpointed and anchored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnchorConfig {
+    /// How often the node checks whether an anchor is due (an epoch).
+    pub interval_secs: u64,
+    /// New receipts an epoch needs before it is anchored.
+    pub min_receipts: u64,
+}
+
+impl Default for AnchorConfig {
+    fn default() -> Self {
+        Self {
+            interval_secs: 600,
+            min_receipts: 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +167,11 @@ impl Config {
         for addr in self.network.listen.iter().chain(&self.network.bootstrap) {
             addr.parse::<souk_net::libp2p::Multiaddr>()
                 .map_err(|e| format!("{addr:?} is not a multiaddr: {e}"))?;
+        }
+        if self.anchor.interval_secs == 0 || self.anchor.min_receipts == 0 {
+            return Err(
+                "anchor.interval_secs and anchor.min_receipts must be at least 1".to_owned(),
+            );
         }
         if self.network.announce_interval_secs == 0 || self.network.sync_interval_secs == 0 {
             return Err("network intervals must be above 0".to_owned());

@@ -163,6 +163,7 @@ pub async fn start_observed(
         net,
         gate,
         blobs_addrs: blobs.addrs(),
+        anchor: node.config().anchor.clone(),
     };
     let market = Market::new(
         souk_crypto::NodeKey::from_seed(*node.key().seed()),

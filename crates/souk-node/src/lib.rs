@@ -26,7 +26,7 @@ mod spec;
 pub mod views;
 
 pub use backend::Backend;
-pub use config::{Config, DEFAULT_BLOBS_PORT, DEFAULT_PORT, NetworkConfig};
+pub use config::{AnchorConfig, Config, DEFAULT_BLOBS_PORT, DEFAULT_PORT, NetworkConfig};
 pub use daemon::Daemon;
 pub use error::NodeError;
 pub use node::{Node, PublishRequest};

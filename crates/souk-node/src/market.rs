@@ -103,6 +103,10 @@ impl Market {
         }
     }
 
+    pub(crate) fn key(&self) -> &NodeKey {
+        &self.key
+    }
+
     pub(crate) fn network_id(&self) -> &str {
         &self.network_id
     }

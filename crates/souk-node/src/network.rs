@@ -257,6 +257,7 @@ pub struct NetworkOptions {
     pub gate: Gate,
     /// Where this node's blobs endpoint listens.
     pub blobs_addrs: Vec<SocketAddr>,
+    pub anchor: crate::AnchorConfig,
 }
 
 /// Misbehaviour a peer may show before it is disconnected and banned.
@@ -373,6 +374,8 @@ impl Service {
         let mut announce = tokio::time::interval(self.options.announce_interval);
         let mut sync = tokio::time::interval(self.options.sync_interval);
         let mut police = tokio::time::interval(Duration::from_secs(1));
+        let mut anchor =
+            tokio::time::interval(Duration::from_secs(self.options.anchor.interval_secs));
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
@@ -388,6 +391,7 @@ impl Service {
                     }
                 }
                 _ = police.tick() => self.police(),
+                _ = anchor.tick() => self.anchor_if_due(),
             }
         }
         tracing::debug!("network task stopped");
@@ -475,6 +479,22 @@ impl Service {
                 self.access_requests.insert(id, (peer, reply));
             }
             NetCommand::Shutdown => {}
+        }
+    }
+
+    /// An epoch ended: anchor the receipt log if enough receipts arrived since the last anchor.
+    fn anchor_if_due(&mut self) {
+        let min = self.options.anchor.min_receipts;
+        match crate::proof::anchor_if_due(&mut self.catalog, self.market.key(), now_ms(), min) {
+            Ok(Some(anchored)) => {
+                tracing::info!(
+                    size = anchored.size,
+                    seq = anchored.seq,
+                    "anchored the receipt log"
+                );
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot anchor the receipt log"),
         }
     }
 

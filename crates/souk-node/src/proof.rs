@@ -110,6 +110,21 @@ pub(crate) fn anchor_now(
     Ok(CheckpointView::from(&link))
 }
 
+/// Anchors the receipt log if at least `min_new` receipts arrived since the last anchor.
+pub(crate) fn anchor_if_due(
+    catalog: &mut Catalog,
+    key: &NodeKey,
+    now_ms: u64,
+    min_new: u64,
+) -> Result<Option<CheckpointView>, NodeError> {
+    let logged = catalog.receipt_leaf_hashes()?.len() as u64;
+    let anchored = catalog.anchors()?.last().map_or(0, |a| a.size);
+    if logged < anchored.saturating_add(min_new.max(1)) {
+        return Ok(None);
+    }
+    anchor_now(catalog, key, now_ms).map(Some)
+}
+
 /// The proof bundle of receipt `id`, under the latest anchored checkpoint.
 pub(crate) fn bundle(catalog: &Catalog, id: &[u8; 32]) -> Result<ProofBundle, NodeError> {
     let logged = catalog.receipt(id)?.ok_or_else(|| {
