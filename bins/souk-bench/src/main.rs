@@ -20,6 +20,7 @@ use std::time::Instant;
 
 mod negotiation;
 mod propagation;
+mod receipts;
 mod transfer;
 
 use anyhow::{Context, bail};
@@ -63,6 +64,14 @@ enum Bench {
         purchases: usize,
         #[arg(long, default_value_t = 4)]
         buyers: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The receipt log: durable appends, Merkle appends, proofs built and verified per second,
+    /// and proof size.
+    Receipts {
+        #[arg(long, default_value_t = 100_000)]
+        count: u64,
         #[arg(long)]
         json: bool,
     },
@@ -130,6 +139,7 @@ fn main() -> anyhow::Result<()> {
             json,
         } => propagation::run(nodes, degree, json),
         Bench::Transfer { size_mib, json } => transfer::run(size_mib, json),
+        Bench::Receipts { count, json } => receipts::run(count, json),
         Bench::Negotiation {
             purchases,
             buyers,

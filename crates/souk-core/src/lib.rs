@@ -7,6 +7,9 @@
 //! - [`negotiation`]: license negotiation between a buyer and a seller (quote, offer, counter,
 //!   accept with a payment voucher), with bounded rounds and expiring, single-use offers;
 //!   [`wire`] carries its messages as protobuf, offers and vouchers as signed envelopes.
+//! - [`witness`]: when a witness co-signs a log's checkpoint, and when two checkpoints are
+//!   evidence of equivocation.
 
 pub mod negotiation;
 pub mod wire;
+pub mod witness;

@@ -8,8 +8,10 @@ use crate::migrations::MIGRATIONS;
 
 mod anchors;
 mod receipts;
+mod witness;
 pub use anchors::AnchorLink;
 pub use receipts::{LoggedReceipt, NewReceipt};
+pub use witness::WitnessedHead;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {

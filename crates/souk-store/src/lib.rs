@@ -13,5 +13,5 @@ mod migrations;
 
 pub use catalog::{
     AnchorLink, Catalog, CatalogError, DatasetSummary, LaneId, LicenseRecord, LicenseSummary,
-    LoggedReceipt, NewDataset, NewReceipt, SellerPolicy, StoredDataset,
+    LoggedReceipt, NewDataset, NewReceipt, SellerPolicy, StoredDataset, WitnessedHead,
 };

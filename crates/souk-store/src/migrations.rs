@@ -116,4 +116,21 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         created_at_ms INTEGER NOT NULL
     );
     "#,
+    // 7: what this node, as a witness, last co-signed for each log origin, and the evidence of
+    // logs that showed two histories.
+    r#"
+    CREATE TABLE witnessed (
+        origin TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        root BLOB NOT NULL CHECK (length(root) = 32),
+        note TEXT NOT NULL
+    );
+    CREATE TABLE equivocations (
+        origin TEXT NOT NULL,
+        first_note TEXT NOT NULL,
+        second_note TEXT NOT NULL,
+        found_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (origin, first_note, second_note)
+    );
+    "#,
 ];
