@@ -51,16 +51,27 @@ fn out_dir(base: &tempfile::TempDir, name: &str) -> PathBuf {
     base.path().join(name)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_buyer_fetches_decrypts_and_serves_onward_to_the_next_buyer() {
-    let outs = tempfile::tempdir().expect("tempdir");
+/// A publishes `data` in shards of `shard_size` at `price`; B and C (joined to A, C also to B)
+/// learn it.
+async fn three_nodes_and_a_dataset(
+    data: &[u8],
+    price: u64,
+    shard_size: u64,
+) -> (TestNode, TestNode, TestNode, String) {
     let a = start(&[]).await;
     let mut b = start(&[a.addr()]).await;
     let mut c = start(&[a.addr(), b.addr()]).await;
-    let data = noise(1, 6 << 20);
-    let id = a.publish_sharded("corpus", &data, 50, 64 << 10).await;
+    let id = a.publish_sharded("corpus", data, price, shard_size).await;
     learns(&mut b, &id).await;
     learns(&mut c, &id).await;
+    (a, b, c, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_fetches_decrypts_and_serves_onward_to_the_next_buyer() {
+    let outs = tempfile::tempdir().expect("tempdir");
+    let data = noise(1, 6 << 20);
+    let (a, b, c, id) = three_nodes_and_a_dataset(&data, 50, 64 << 10).await;
 
     let bought = b
         .buy(&id, 100, Some(out_dir(&outs, "b")))
@@ -212,13 +223,8 @@ async fn providers_admit_only_valid_unreplayed_licenses_of_their_holder() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_that_dies_mid_transfer_is_replaced_by_the_others() {
     let outs = tempfile::tempdir().expect("tempdir");
-    let a = start(&[]).await;
-    let mut b = start(&[a.addr()]).await;
-    let mut c = start(&[a.addr(), b.addr()]).await;
     let data = noise(3, 24 << 20);
-    let id = a.publish_sharded("large", &data, 5, 256 << 10).await;
-    learns(&mut b, &id).await;
-    learns(&mut c, &id).await;
+    let (a, b, c, id) = three_nodes_and_a_dataset(&data, 5, 256 << 10).await;
     b.buy(&id, 5, None).await.expect("B buys");
     let dataset: DatasetId = id.parse().expect("id");
     let b_peer = b.daemon.peer_id.clone();

@@ -188,6 +188,24 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Starts an in-process node in `dir` on 127.0.0.1 (every port chosen by the system), reporting
+/// its network events to `events`.
+async fn start_loopback_node(
+    dir: &Path,
+    bootstrap: Vec<String>,
+    net: &souk_node::NetConfig,
+    events: tokio::sync::broadcast::Sender<souk_node::network::NetEvent>,
+) -> anyhow::Result<souk_node::Daemon> {
+    let network = souk_node::NetworkConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".to_owned()],
+        bootstrap,
+        api_listen: "127.0.0.1:0".to_owned(),
+        blobs_listen: "127.0.0.1:0".to_owned(),
+        ..souk_node::NetworkConfig::default()
+    };
+    Ok(souk_node::daemon::start_observed(dir, &network, net.clone(), events).await?)
+}
+
 fn scratch_root() -> PathBuf {
     let shm = Path::new("/dev/shm");
     if shm.is_dir() {

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use souk_node::network::NetEvent;
-use souk_node::{DatasetSpec, NetConfig, NetworkConfig};
+use souk_node::{DatasetSpec, NetConfig};
 use souk_types::{DatasetId, PublicKey};
 use tokio::sync::broadcast;
 
-use crate::{round2, scratch_root};
+use crate::{round2, scratch_root, start_loopback_node};
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * (sorted.len().saturating_sub(1)) as f64).round() as usize;
@@ -37,20 +37,12 @@ pub fn run(purchases: usize, buyers: usize, quiet: bool) -> anyhow::Result<()> {
         for i in 0..=buyers {
             let dir = base.path().join(format!("node-{i}"));
             souk_node::data_dir::init(&dir)?;
-            let network = NetworkConfig {
-                listen: vec!["/ip4/127.0.0.1/tcp/0".to_owned()],
-                bootstrap: daemons
-                    .first()
-                    .map(|d: &souk_node::Daemon| vec![d.listen_addrs[0].clone()])
-                    .unwrap_or_default(),
-                api_listen: "127.0.0.1:0".to_owned(),
-                blobs_listen: "127.0.0.1:0".to_owned(),
-                ..NetworkConfig::default()
-            };
+            let bootstrap = daemons
+                .first()
+                .map(|d: &souk_node::Daemon| vec![d.listen_addrs[0].clone()])
+                .unwrap_or_default();
             let (sender, receiver) = broadcast::channel(4096);
-            daemons.push(
-                souk_node::daemon::start_observed(&dir, &network, net.clone(), sender).await?,
-            );
+            daemons.push(start_loopback_node(&dir, bootstrap, &net, sender).await?);
             receivers.push(receiver);
         }
         let seller = &daemons[0];

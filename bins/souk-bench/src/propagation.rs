@@ -4,10 +4,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use souk_node::network::{ManifestSource, NetEvent};
-use souk_node::{DatasetSpec, NetConfig, NetworkConfig};
+use souk_node::{DatasetSpec, NetConfig};
 use tokio::sync::broadcast;
 
-use crate::round2;
+use crate::{round2, start_loopback_node};
 
 /// Waits for events until `deadline`, giving up quietly (the report counts what arrived).
 async fn next_event(
@@ -59,17 +59,8 @@ pub fn run(nodes: usize, degree: usize, quiet: bool) -> anyhow::Result<()> {
                 .collect::<Option<_>>()
                 .unwrap_or_default();
             bootstrap.dedup();
-            let network = NetworkConfig {
-                listen: vec!["/ip4/127.0.0.1/tcp/0".to_owned()],
-                bootstrap,
-                api_listen: "127.0.0.1:0".to_owned(),
-                blobs_listen: "127.0.0.1:0".to_owned(),
-                ..NetworkConfig::default()
-            };
             let (sender, receiver) = broadcast::channel(4096);
-            daemons.push(
-                souk_node::daemon::start_observed(&dir, &network, net.clone(), sender).await?,
-            );
+            daemons.push(start_loopback_node(&dir, bootstrap, &net, sender).await?);
             receivers.push(receiver);
         }
         if !quiet {

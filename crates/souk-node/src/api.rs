@@ -271,7 +271,12 @@ async fn proof(
     Ok(Json(state.node.lock().await.proof(&id)?))
 }
 
-async fn anchor(State(state): State<Arc<ApiState>>) -> ApiResult<crate::proof::CheckpointView> {
+/// The request body carries nothing, but it is read to its end: a connection whose request body
+/// was left unread is closed after the answer, and a client reusing it fails.
+async fn anchor(
+    State(state): State<Arc<ApiState>>,
+    _ignored: Bytes,
+) -> ApiResult<crate::proof::CheckpointView> {
     Ok(Json(state.node.lock().await.anchor_now()?))
 }
 

@@ -86,23 +86,27 @@ impl ApiClient {
         format!("Bearer {}", self.token)
     }
 
+    /// Sends a GET, and once more if the pooled connection it went out on had been closed by
+    /// the node meanwhile (a GET changes nothing, so sending it twice is harmless).
+    fn call_get(&self, path: &str) -> Result<ureq::http::Response<ureq::Body>, NodeError> {
+        let send = || {
+            self.agent
+                .get(self.url(path))
+                .header("Authorization", self.bearer())
+                .call()
+        };
+        match send() {
+            Err(ureq::Error::Io(_)) => send().map_err(api_error),
+            sent => sent.map_err(api_error),
+        }
+    }
+
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, NodeError> {
-        let response = self
-            .agent
-            .get(self.url(path))
-            .header("Authorization", self.bearer())
-            .call()
-            .map_err(api_error)?;
-        Self::finish(response)
+        Self::finish(self.call_get(path)?)
     }
 
     pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, NodeError> {
-        let mut response = self
-            .agent
-            .get(self.url(path))
-            .header("Authorization", self.bearer())
-            .call()
-            .map_err(api_error)?;
+        let mut response = self.call_get(path)?;
         if !response.status().is_success() {
             return Self::finish::<Vec<u8>>(response);
         }
