@@ -51,6 +51,18 @@ fn out_dir(base: &tempfile::TempDir, name: &str) -> PathBuf {
     base.path().join(name)
 }
 
+/// Waits until `finder`'s DHT lookup names `provider` as a provider of dataset `id`.
+async fn sees_provider(finder: &TestNode, id: &str, provider: &TestNode) {
+    let dataset: DatasetId = id.parse().expect("id");
+    let peer = provider.daemon.peer_id.clone();
+    eventually("a provider record", || {
+        let net = finder.daemon.net().clone();
+        let peer = peer.clone();
+        async move { net.providers(dataset).await.contains(&peer) }
+    })
+    .await;
+}
+
 /// A publishes `data` in shards of `shard_size` at `price`; B and C (joined to A, C also to B)
 /// learn it.
 async fn three_nodes_and_a_dataset(
@@ -96,14 +108,7 @@ async fn a_buyer_fetches_decrypts_and_serves_onward_to_the_next_buyer() {
     assert_eq!(again.fetched_bytes, 0);
 
     // C finds B as a provider too and takes shards from both.
-    let dataset: DatasetId = id.parse().expect("id");
-    let b_peer = b.daemon.peer_id.clone();
-    eventually("C to see B as a provider", || {
-        let net = c.daemon.net().clone();
-        let b_peer = b_peer.clone();
-        async move { net.providers(dataset).await.contains(&b_peer) }
-    })
-    .await;
+    sees_provider(&c, &id, &b).await;
     let bought = c
         .buy(&id, 100, Some(out_dir(&outs, "c")))
         .await
@@ -226,14 +231,7 @@ async fn a_provider_that_dies_mid_transfer_is_replaced_by_the_others() {
     let data = noise(3, 24 << 20);
     let (a, b, c, id) = three_nodes_and_a_dataset(&data, 5, 256 << 10).await;
     b.buy(&id, 5, None).await.expect("B buys");
-    let dataset: DatasetId = id.parse().expect("id");
-    let b_peer = b.daemon.peer_id.clone();
-    eventually("C to see B as a provider", || {
-        let net = c.daemon.net().clone();
-        let b_peer = b_peer.clone();
-        async move { net.providers(dataset).await.contains(&b_peer) }
-    })
-    .await;
+    sees_provider(&c, &id, &b).await;
 
     let client = c.client();
     let request = souk_node::views::BuyRequest {
@@ -250,6 +248,7 @@ async fn a_provider_that_dies_mid_transfer_is_replaced_by_the_others() {
         async move { c.transfer_progress(id).await.is_some_and(|done| done > 0) }
     })
     .await;
+    let b_peer = b.daemon.peer_id.clone();
     b.shutdown().await;
 
     let bought = tokio::time::timeout(DEADLINE, buying)
