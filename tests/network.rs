@@ -396,8 +396,9 @@ async fn the_api_refuses_requests_without_the_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sale_is_receipted_split_up_the_lineage_countersigned_and_logged() {
-    let a = start(&[]).await;
+    let mut a = start(&[]).await;
     let mut b = start(&[a.addr()]).await;
+    let c = start(&[a.addr()]).await;
     let parent = a.publish("parent", b"the original corpus").await;
     let derived = a
         .publish_derived("derived", b"a cleaned subset", &[format!("{parent}=3000")])
@@ -443,7 +444,14 @@ async fn every_sale_is_receipted_split_up_the_lineage_countersigned_and_logged()
         (a.daemon.peer_id.as_str(), 10)
     );
 
-    // Anchored, the receipt has a proof any auditor can check offline; any flipped byte fails.
+    // Anchored with its peers' cosignatures, the receipt has a proof any auditor can check
+    // offline; any flipped byte fails.
+    let c_id = c.daemon.peer_id.clone();
+    a.wait_for("A to connect to C", |e| match e {
+        NetEvent::PeerConnected(peer) if peer.to_string() == c_id => Some(()),
+        _ => None,
+    })
+    .await;
     let client = a.client();
     let id = receipt.id.clone();
     let (anchored, bundle) = tokio::task::spawn_blocking(move || {
@@ -458,6 +466,11 @@ async fn every_sale_is_receipted_split_up_the_lineage_countersigned_and_logged()
     let bundle = bundle.expect("proof");
     let verified = souk_node::proof::verify(&bundle).expect("verifies");
     assert_eq!(verified.receipt.split, receipt.split);
+    let mut witnesses = verified.witnesses.clone();
+    witnesses.sort();
+    let mut expected = vec![b.daemon.peer_id.clone(), c.daemon.peer_id.clone()];
+    expected.sort();
+    assert_eq!(witnesses, expected, "both peers witnessed the checkpoint");
     let text = serde_json::to_vec(&bundle).expect("json");
     for i in 0..text.len() {
         let mut bad = text.clone();
@@ -471,8 +484,160 @@ async fn every_sale_is_receipted_split_up_the_lineage_countersigned_and_logged()
             String::from_utf8_lossy(&text[i.saturating_sub(40)..(i + 40).min(text.len())])
         );
     }
+
+    // The log grows: the witnesses co-sign the larger checkpoint after checking that it is
+    // consistent with the one they saw.
+    b.daemon
+        .net()
+        .buy(parent.parse().expect("id"), seller, 10, None)
+        .await
+        .expect("bought the parent");
+    let client = a.client();
+    let anchored = tokio::task::spawn_blocking(move || {
+        client.post::<_, souk_node::proof::CheckpointView>("/v1/anchor", &())
+    })
+    .await
+    .expect("join")
+    .expect("anchored");
+    assert_eq!(anchored.size, 2);
+    let (_, cosignatures) = souk_crypto::checkpoint::split_cosignatures(&anchored.note);
+    assert_eq!(cosignatures.len(), 2, "{}", anchored.note);
     a.shutdown().await;
     b.shutdown().await;
+    c.shutdown().await;
+}
+
+/// A log that signs two different checkpoints of one size is caught by the witness it shows
+/// them to; the evidence spreads by gossip, and every node stops trusting that log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_that_equivocates_is_caught_and_distrusted_by_the_network() {
+    use souk_crypto::checkpoint::{Checkpoint, receipts_origin};
+    use souk_net::libp2p::request_response;
+    use souk_proto::v1;
+
+    let mut witness = start(&[]).await;
+    let mut observer = start(&[witness.addr()]).await;
+    let witness_peer: PeerId = witness.daemon.peer_id.parse().expect("peer");
+    let seed = [77; 32];
+    let log = NodeKey::from_seed(seed);
+    let mut swarm = souk_net::build_swarm(
+        seed,
+        &net_config(),
+        &mut souk_net::MetricsRegistry::default(),
+    )
+    .expect("swarm");
+    let log_peer = *swarm.local_peer_id();
+    swarm
+        .dial(witness.addr().parse::<Multiaddr>().expect("addr"))
+        .expect("dial");
+    let note = |root: u8| {
+        Checkpoint {
+            origin: receipts_origin(&log.public()),
+            size: 3,
+            root: [root; 32],
+        }
+        .sign(&log)
+    };
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            if let SwarmEvent::ConnectionEstablished { peer_id, .. } =
+                swarm.select_next_some().await
+                && peer_id == witness_peer
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("connected to the witness");
+    let mut answers = Vec::new();
+    for root in [1, 2] {
+        let request = v1::AddCheckpoint {
+            old_size: 0,
+            consistency: Vec::new(),
+            checkpoint: note(root),
+        };
+        swarm
+            .behaviour_mut()
+            .witness
+            .send_request(&witness_peer, request);
+        let answer = tokio::time::timeout(DEADLINE, async {
+            loop {
+                if let SwarmEvent::Behaviour(BehaviourEvent::Witness(
+                    request_response::Event::Message {
+                        message: request_response::Message::Response { response, .. },
+                        ..
+                    },
+                )) = swarm.select_next_some().await
+                {
+                    return response;
+                }
+            }
+        })
+        .await
+        .expect("the witness answers");
+        answers.push(answer.result);
+    }
+    assert!(
+        matches!(
+            answers[0],
+            Some(v1::add_checkpoint_response::Result::Cosignature(_))
+        ),
+        "{answers:?}"
+    );
+    assert!(
+        matches!(
+            answers[1],
+            Some(v1::add_checkpoint_response::Result::Refused(_))
+        ),
+        "{answers:?}"
+    );
+    let convicted = |e: &NetEvent| match e {
+        NetEvent::Equivocation { log, .. } => Some(*log),
+        _ => None,
+    };
+    assert_eq!(
+        witness
+            .wait_for("the witness to convict the log", convicted)
+            .await,
+        log_peer
+    );
+    assert_eq!(
+        observer
+            .wait_for("the evidence to reach the observer", convicted)
+            .await,
+        log_peer
+    );
+    // The convicted log is cut off: the witness dropped it and it cannot come back.
+    tokio::time::timeout(DEADLINE, async {
+        while swarm.is_connected(&witness_peer) {
+            swarm.select_next_some().await;
+        }
+    })
+    .await
+    .expect("the witness disconnects the log");
+    let origin = receipts_origin(&log.public());
+    for node in [&witness, &observer] {
+        let catalog = souk_store::Catalog::open(&node.dir.path().join("catalog.db")).expect("db");
+        assert_eq!(
+            catalog.equivocating_origins().expect("list"),
+            vec![origin.clone()]
+        );
+    }
+    let refused = observer
+        .daemon
+        .net()
+        .buy(
+            souk_types::DatasetId::from_bytes([5; 32]),
+            log.public(),
+            10,
+            None,
+        )
+        .await
+        .expect_err("no purchase from a distrusted log");
+    assert!(refused.contains("not trusted"), "{refused}");
+    witness.shutdown().await;
+    observer.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -314,6 +314,9 @@ pub fn verify(file: &Path, json: bool) -> anyhow::Result<()> {
             part.dataset
         );
     }
+    for witness in &verified.witnesses {
+        out!("  cosigned by witness {witness}");
+    }
     Ok(())
 }
 

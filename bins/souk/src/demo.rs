@@ -292,7 +292,10 @@ async fn story(
         ));
     }
 
-    out!("7. Alice anchors her receipt log; an auditor verifies Carol's receipt offline.");
+    out!(
+        "7. Alice anchors her receipt log, witnessed by her peers; an auditor verifies Carol's \
+         receipt offline."
+    );
     let anchored = alice.api.anchor_now().await?;
     step(&format!(
         "checkpoint of {} receipts, root {}, on the local anchor chain",
@@ -312,6 +315,12 @@ async fn story(
         verified.tree_size,
         verified.origin
     ));
+    ensure!(
+        verified.witnesses.len() == 2,
+        "the checkpoint should carry Bob's and Carol's cosignatures, it has {}",
+        verified.witnesses.len()
+    );
+    step("Bob and Carol co-signed the checkpoint after checking it: both cosignatures verify");
     let mut forged = bundle.clone();
     forged.tree_size += 1;
     ensure!(

@@ -64,6 +64,52 @@ pub fn receipts_origin(node: &PublicKey) -> String {
     format!("souk/{}/receipts", node.to_peer_id())
 }
 
+/// The key name under which `node` co-signs checkpoints as a witness.
+pub fn witness_name(node: &PublicKey) -> String {
+    format!("souk/{}/witness", node.to_peer_id())
+}
+
+/// The peer a witness key name belongs to, if it is one.
+pub fn witness_peer(name: &str) -> Option<PublicKey> {
+    name.strip_prefix("souk/")?
+        .strip_suffix("/witness")?
+        .parse()
+        .ok()
+}
+
+/// The origin named by a signed note's first line, before any signature is checked.
+pub fn note_origin(note: &str) -> Option<&str> {
+    note.split('\n').next().filter(|o| !o.is_empty())
+}
+
+/// Splits a signed note into the note signed by its log alone and the other signature lines
+/// (its cosignatures), in order.
+pub fn split_cosignatures(note: &str) -> (String, Vec<String>) {
+    let Some((body, block)) = note.split_once("\n\n") else {
+        return (note.to_owned(), Vec::new());
+    };
+    let origin = note_origin(body).unwrap_or_default();
+    let log_prefix = format!("{DASH}{origin} ");
+    let mut signed = format!("{body}\n\n");
+    let mut cosignatures = Vec::new();
+    for line in block.lines() {
+        if line.starts_with(&log_prefix) {
+            signed.push_str(line);
+            signed.push('\n');
+        } else {
+            cosignatures.push(format!("{line}\n"));
+        }
+    }
+    (signed, cosignatures)
+}
+
+/// The witness key name of a cosignature line.
+pub fn cosignature_name(line: &str) -> Option<&str> {
+    line.strip_prefix(DASH)?
+        .rsplit_once(' ')
+        .map(|(name, _)| name)
+}
+
 fn key_id(name: &str, algorithm: u8, key: &PublicKey) -> [u8; 4] {
     let mut hasher = Sha256::new();
     hasher.update(name.as_bytes());
@@ -224,6 +270,22 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_cosigned_note_splits_into_the_log_note_and_its_cosignatures() {
+        let log = NodeKey::from_seed([1; 32]);
+        let witness = NodeKey::from_seed([3; 32]);
+        let cp = checkpoint(&log);
+        let note = cp.sign(&log);
+        let name = witness_name(&witness.public());
+        let line = cp.cosign(&witness, &name, 7);
+        assert_eq!(witness_peer(&name), Some(witness.public()));
+        assert_eq!(cosignature_name(&line), Some(name.as_str()));
+        let (signed, cosignatures) = split_cosignatures(&format!("{note}{line}"));
+        assert_eq!(signed, note);
+        assert_eq!(cosignatures, vec![line]);
+        assert_eq!(note_origin(&note), Some(cp.origin.as_str()));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use prometheus_client::registry::Registry;
 
 use crate::codec::{
     ACCESS_PROTOCOL, AccessCodec, NEGOTIATION_PROTOCOL, NegotiationCodec, SYNC_PROTOCOL, SyncCodec,
+    WITNESS_PROTOCOL, WitnessCodec,
 };
 
 /// Gossipsub topic of manifest announcements.
@@ -22,8 +23,15 @@ pub const MANIFEST_TOPIC: &str = "souk/manifests/1";
 const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/souk/kad/1.0.0");
 const IDENTIFY_PROTOCOL: &str = "/souk/id/1.0.0";
 
+/// Gossipsub topic of anchored receipt-log checkpoints and equivocation evidence.
+pub const CHECKPOINT_TOPIC: &str = "souk/checkpoints/1";
+
 pub fn manifest_topic() -> IdentTopic {
     IdentTopic::new(MANIFEST_TOPIC)
+}
+
+pub fn checkpoint_topic() -> IdentTopic {
+    IdentTopic::new(CHECKPOINT_TOPIC)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +56,8 @@ pub struct NetConfig {
     /// Delay before the first heartbeat; short in tests so meshes form quickly.
     pub gossip_heartbeat_initial_delay: Duration,
     pub request_timeout: Duration,
+    /// How long a log waits for a witness's cosignature before anchoring without it.
+    pub witness_timeout: Duration,
     pub idle_connection_timeout: Duration,
     /// Requests (sync, negotiation, access) one peer may make per ten seconds before it is
     /// refused and struck.
@@ -64,6 +74,7 @@ impl Default for NetConfig {
             gossip_mesh_n: 6,
             gossip_heartbeat_initial_delay: Duration::from_millis(500),
             request_timeout: Duration::from_secs(20),
+            witness_timeout: Duration::from_secs(5),
             idle_connection_timeout: Duration::from_secs(120),
             requests_per_window: 120,
         }
@@ -81,6 +92,7 @@ pub struct Behaviour {
     pub sync: request_response::Behaviour<SyncCodec>,
     pub negotiation: request_response::Behaviour<NegotiationCodec>,
     pub access: request_response::Behaviour<AccessCodec>,
+    pub witness: request_response::Behaviour<WitnessCodec>,
 }
 
 impl std::fmt::Debug for Behaviour {
@@ -109,7 +121,8 @@ fn score_params() -> (PeerScoreParams, PeerScoreThresholds) {
         invalid_message_deliveries_decay: 0.9,
         ..TopicScoreParams::default()
     };
-    params.topics.insert(manifest_topic().hash(), topic);
+    params.topics.insert(manifest_topic().hash(), topic.clone());
+    params.topics.insert(checkpoint_topic().hash(), topic);
     let thresholds = PeerScoreThresholds {
         gossip_threshold: -10.0,
         publish_threshold: -50.0,
@@ -151,9 +164,11 @@ impl Behaviour {
         gossipsub
             .with_peer_score(params, thresholds)
             .map_err(|e| NetError::Gossipsub(e.clone()))?;
-        gossipsub
-            .subscribe(&manifest_topic())
-            .map_err(|e| NetError::Gossipsub(e.to_string()))?;
+        for topic in [manifest_topic(), checkpoint_topic()] {
+            gossipsub
+                .subscribe(&topic)
+                .map_err(|e| NetError::Gossipsub(e.to_string()))?;
+        }
 
         let mut kad = kad::Behaviour::with_config(
             peer_id,
@@ -195,6 +210,12 @@ impl Behaviour {
                 [(ACCESS_PROTOCOL, request_response::ProtocolSupport::Full)],
                 request_response::Config::default()
                     .with_request_timeout(config.request_timeout)
+                    .with_max_concurrent_streams(16),
+            ),
+            witness: request_response::Behaviour::new(
+                [(WITNESS_PROTOCOL, request_response::ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(config.witness_timeout)
                     .with_max_concurrent_streams(16),
             ),
         })

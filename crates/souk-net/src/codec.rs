@@ -57,6 +57,20 @@ pub type AccessCodec = ProstCodec<
     1024,
 >;
 
+/// Witnessing of receipt-log checkpoints.
+pub const WITNESS_PROTOCOL: StreamProtocol = StreamProtocol::new("/souk/witness/1");
+
+/// Most hashes in a consistency proof a witness reads: enough for any log of 2^63 leaves.
+pub const MAX_CONSISTENCY_HASHES: usize = 128;
+
+/// Witnessing: a signed note and a consistency proof; the answer one cosignature line.
+pub type WitnessCodec = ProstCodec<
+    v1::AddCheckpoint,
+    v1::AddCheckpointResponse,
+    { souk_crypto::checkpoint::MAX_NOTE_BYTES + MAX_CONSISTENCY_HASHES * 34 + 64 },
+    1024,
+>;
+
 /// Catch-up sync: a request is tiny; a page holds at most [`MAX_SYNC_PAGE`] manifests.
 pub type SyncCodec = ProstCodec<
     v1::SyncRequest,

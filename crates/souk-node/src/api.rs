@@ -277,7 +277,8 @@ async fn anchor(
     State(state): State<Arc<ApiState>>,
     _ignored: Bytes,
 ) -> ApiResult<crate::proof::CheckpointView> {
-    Ok(Json(state.node.lock().await.anchor_now()?))
+    let anchored = state.net.anchor_now().await.map_err(NodeError::Invalid)?;
+    Ok(Json(anchored))
 }
 
 async fn checkpoints(

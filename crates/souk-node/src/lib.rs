@@ -24,6 +24,7 @@ mod receipts;
 mod serving;
 mod spec;
 pub mod views;
+mod witnessing;
 
 pub use backend::Backend;
 pub use config::{AnchorConfig, Config, DEFAULT_BLOBS_PORT, DEFAULT_PORT, NetworkConfig};

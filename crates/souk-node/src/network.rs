@@ -14,7 +14,8 @@ use souk_net::libp2p::request_response::{self, OutboundRequestId};
 use souk_net::libp2p::swarm::SwarmEvent;
 use souk_net::libp2p::{Multiaddr, PeerId, Swarm, identify, multiaddr::Protocol};
 use souk_net::{
-    Behaviour, BehaviourEvent, MANIFEST_TOPIC, MAX_SYNC_PAGE, NetConfig, manifest_topic,
+    Behaviour, BehaviourEvent, MANIFEST_TOPIC, MAX_SYNC_PAGE, NetConfig, checkpoint_topic,
+    manifest_topic,
 };
 use souk_proto::v1;
 use souk_store::{Catalog, NewDataset};
@@ -24,6 +25,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::NodeError;
 use crate::market::{BuySession, BuyStep, Market, Purchase, PurchaseReply};
 use crate::node::now_ms;
+use crate::proof::CheckpointView;
+use crate::witnessing::{self, AnchorRound, Evidence, NextStep};
 use souk_transfer::Gate;
 
 /// How a manifest reached this node.
@@ -58,6 +61,16 @@ pub enum NetEvent {
     SyncDone(PeerId),
     /// A peer was disconnected and banned for misbehaving.
     Banned(PeerId),
+    /// This node anchored a checkpoint of its receipt log.
+    Anchored {
+        size: u64,
+        cosignatures: usize,
+    },
+    /// A log showed two histories; this node no longer trusts it.
+    Equivocation {
+        origin: String,
+        log: PeerId,
+    },
 }
 
 /// A connected peer, as `souk peers` shows it.
@@ -105,10 +118,17 @@ pub(crate) enum NetCommand {
         license: Vec<u8>,
         reply: AccessReply,
     },
+    Anchor {
+        reply: AnchorReply,
+    },
     Shutdown,
 }
 
 type AccessReply = oneshot::Sender<Result<Vec<SocketAddr>, String>>;
+type AnchorReply = oneshot::Sender<Result<CheckpointView, String>>;
+
+/// Most peers asked to witness one checkpoint.
+const MAX_WITNESSES: usize = 8;
 
 /// Most blobs addresses taken from one access grant.
 const MAX_BLOBS_ADDRS: usize = 16;
@@ -229,6 +249,14 @@ impl NetHandle {
         .unwrap_or_else(|| Err("the node stopped".to_owned()))
     }
 
+    /// Anchors the receipt log now, with the cosignatures of the connected peers that witness
+    /// it (or joins the anchoring already under way).
+    pub async fn anchor_now(&self) -> Result<CheckpointView, String> {
+        self.ask(|reply| NetCommand::Anchor { reply })
+            .await
+            .unwrap_or_else(|| Err("the network task stopped".to_owned()))
+    }
+
     pub async fn gossip_counters(&self) -> GossipCounters {
         GossipCounters::from_metrics(&self.metrics().await)
     }
@@ -285,6 +313,9 @@ struct Service {
     provider_queries: HashMap<QueryId, (HashSet<PeerId>, oneshot::Sender<Vec<String>>)>,
     connected: HashMap<PeerId, Multiaddr>,
     access_requests: HashMap<OutboundRequestId, (PeerId, AccessReply)>,
+    anchoring: Option<(AnchorRound<OutboundRequestId, PeerId>, Vec<AnchorReply>)>,
+    /// Logs that showed two histories, known by evidence: never trusted again.
+    distrusted: HashSet<PeerId>,
 }
 
 /// Starts the network task on `swarm`, which must use this node's key.
@@ -302,6 +333,12 @@ pub(crate) fn spawn(
             .map_err(|e| NodeError::Invalid(format!("cannot listen on {addr}: {e}")))?;
     }
     let (commands, receiver) = mpsc::channel(256);
+    let distrusted = catalog
+        .equivocating_origins()?
+        .iter()
+        .filter_map(|origin| souk_crypto::checkpoint::origin_peer(origin))
+        .filter_map(|key| key.to_peer_id().parse().ok())
+        .collect();
     let mut service = Service {
         swarm,
         metrics,
@@ -318,6 +355,8 @@ pub(crate) fn spawn(
         provider_queries: HashMap::new(),
         connected: HashMap::new(),
         access_requests: HashMap::new(),
+        anchoring: None,
+        distrusted,
     };
     service.dial_known_peers();
     let task = tokio::spawn(async move { service.run(receiver).await });
@@ -457,6 +496,13 @@ impl Service {
                 bid,
                 reply,
             } => {
+                if self.distrusts(&seller) {
+                    let _ = reply.send(Err(
+                        "the seller's receipt log showed two histories: it is not trusted"
+                            .to_owned(),
+                    ));
+                    return;
+                }
                 let (request, session) = self
                     .market
                     .start_buy(dataset, seller, max_price, bid, reply);
@@ -478,23 +524,215 @@ impl Service {
                     .send_request(&peer, v1::AccessRequest { license });
                 self.access_requests.insert(id, (peer, reply));
             }
+            NetCommand::Anchor { reply } => self.start_anchoring(Some(reply)),
             NetCommand::Shutdown => {}
         }
     }
 
+    fn distrusts(&self, key: &PublicKey) -> bool {
+        key.to_peer_id()
+            .parse::<PeerId>()
+            .is_ok_and(|peer| self.distrusted.contains(&peer))
+    }
+
     /// An epoch ended: anchor the receipt log if enough receipts arrived since the last anchor.
     fn anchor_if_due(&mut self) {
-        let min = self.options.anchor.min_receipts;
-        match crate::proof::anchor_if_due(&mut self.catalog, self.market.key(), now_ms(), min) {
-            Ok(Some(anchored)) => {
+        match crate::proof::anchor_due(&self.catalog, self.options.anchor.min_receipts) {
+            Ok(true) => self.start_anchoring(None),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the receipt log"),
+        }
+    }
+
+    /// Signs a checkpoint and asks connected peers to witness it; it is anchored once every
+    /// witness answered or timed out.
+    fn start_anchoring(&mut self, reply: Option<AnchorReply>) {
+        if let Some((_, replies)) = &mut self.anchoring {
+            replies.extend(reply);
+            return;
+        }
+        let started = crate::proof::sign_checkpoint(&self.catalog, self.market.key())
+            .and_then(|signed| Ok((signed, crate::proof::last_anchored_size(&self.catalog)?)));
+        let (signed, last_anchored) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(e.to_string()));
+                }
+                return;
+            }
+        };
+        let mut round = AnchorRound::new(signed);
+        let witnesses: Vec<PeerId> = self
+            .connected
+            .keys()
+            .filter(|peer| !self.distrusted.contains(peer))
+            .take(MAX_WITNESSES)
+            .copied()
+            .collect();
+        for peer in witnesses {
+            let request = round.request(last_anchored);
+            let id = self
+                .swarm
+                .behaviour_mut()
+                .witness
+                .send_request(&peer, request);
+            round.asked(id, peer);
+        }
+        self.anchoring = Some((round, reply.into_iter().collect()));
+        self.finish_anchoring_if_complete();
+    }
+
+    fn finish_anchoring_if_complete(&mut self) {
+        if !self
+            .anchoring
+            .as_ref()
+            .is_some_and(|(round, _)| round.is_complete())
+        {
+            return;
+        }
+        let Some((round, replies)) = self.anchoring.take() else {
+            return;
+        };
+        let result = round
+            .record(&mut self.catalog, now_ms())
+            .map_err(|e| e.to_string());
+        match &result {
+            Ok(anchored) => {
+                let cosignatures = souk_crypto::checkpoint::split_cosignatures(&anchored.note)
+                    .1
+                    .len();
                 tracing::info!(
                     size = anchored.size,
                     seq = anchored.seq,
+                    cosignatures,
                     "anchored the receipt log"
                 );
+                self.gossip_checkpoint(v1::checkpoint_gossip::Kind::Head(anchored.note.clone()));
+                self.emit(NetEvent::Anchored {
+                    size: anchored.size,
+                    cosignatures,
+                });
             }
-            Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "cannot anchor the receipt log"),
+        }
+        for reply in replies {
+            let _ = reply.send(result.clone());
+        }
+    }
+
+    fn on_witness_response(
+        &mut self,
+        peer: PeerId,
+        request_id: OutboundRequestId,
+        response: v1::AddCheckpointResponse,
+    ) {
+        let Some((round, _)) = &mut self.anchoring else {
+            return;
+        };
+        let Ok(key) = peer.to_string().parse::<PublicKey>() else {
+            round.failed(&request_id);
+            return;
+        };
+        if let NextStep::AskAgain(request) = round.answered(&request_id, &key, response) {
+            let id = self
+                .swarm
+                .behaviour_mut()
+                .witness
+                .send_request(&peer, request);
+            round.asked(id, peer);
+        }
+        self.finish_anchoring_if_complete();
+    }
+
+    fn answer_witness(
+        &mut self,
+        peer: PeerId,
+        request: v1::AddCheckpoint,
+        channel: request_response::ResponseChannel<v1::AddCheckpointResponse>,
+    ) {
+        if !self.within_budget(peer) {
+            return;
+        }
+        let outcome = witnessing::witness(&mut self.catalog, self.market.key(), &request, now_ms());
+        match outcome {
+            Ok(outcome) => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .witness
+                    .send_response(channel, outcome.response);
+                if let Some(evidence) = outcome.evidence {
+                    self.distrust(&evidence);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot witness a checkpoint"),
+        }
+    }
+
+    /// Stops trusting the log `evidence` convicts, and tells the network.
+    fn distrust(&mut self, evidence: &Evidence) {
+        let Ok(log) = evidence.log.to_peer_id().parse::<PeerId>() else {
+            return;
+        };
+        if let Err(e) = self.catalog.record_equivocation(
+            &evidence.origin,
+            &evidence.first,
+            &evidence.second,
+            now_ms(),
+        ) {
+            tracing::error!(error = %e, "cannot keep equivocation evidence");
+        }
+        if !self.distrusted.insert(log) {
+            return;
+        }
+        tracing::warn!(origin = %evidence.origin, "a receipt log showed two histories");
+        self.gossip_checkpoint(v1::checkpoint_gossip::Kind::Equivocation(
+            evidence.to_proto(),
+        ));
+        self.emit(NetEvent::Equivocation {
+            origin: evidence.origin.clone(),
+            log,
+        });
+    }
+
+    fn gossip_checkpoint(&mut self, kind: v1::checkpoint_gossip::Kind) {
+        let message = v1::CheckpointGossip { kind: Some(kind) };
+        match self.swarm.behaviour_mut().gossipsub.publish(
+            checkpoint_topic(),
+            souk_proto::Message::encode_to_vec(&message),
+        ) {
+            Ok(_)
+            | Err(gossipsub::PublishError::NoPeersSubscribedToTopic)
+            | Err(gossipsub::PublishError::Duplicate) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot gossip a checkpoint"),
+        }
+    }
+
+    fn on_checkpoint_gossip(&mut self, source: PeerId, data: &[u8]) -> MessageAcceptance {
+        use v1::checkpoint_gossip::Kind;
+        let kind = <v1::CheckpointGossip as souk_proto::Message>::decode(data)
+            .map_err(|e| e.to_string())
+            .and_then(|m| {
+                m.kind
+                    .ok_or_else(|| "an empty checkpoint message".to_owned())
+            });
+        let evidence = match kind {
+            Ok(Kind::Head(note)) => witnessing::check_head(&self.catalog, &note),
+            Ok(Kind::Equivocation(evidence)) => Evidence::check(&evidence).map(Some),
+            Err(e) => Err(e),
+        };
+        match evidence {
+            Ok(evidence) => {
+                if let Some(evidence) = evidence {
+                    self.distrust(&evidence);
+                }
+                MessageAcceptance::Accept
+            }
+            Err(e) => {
+                self.strike(source, format!("invalid checkpoint gossip: {e}"));
+                MessageAcceptance::Reject
+            }
         }
     }
 
@@ -551,7 +789,8 @@ impl Service {
         self.emit(NetEvent::Banned(peer));
     }
 
-    /// Disconnects peers whose gossip score fell too low and forgets expired bans.
+    /// Disconnects peers whose gossip score fell too low and convicted logs, and forgets expired
+    /// bans.
     fn police(&mut self) {
         let now = Instant::now();
         self.banned.retain(|_, until| *until > now);
@@ -569,6 +808,17 @@ impl Service {
             .collect();
         for peer in low {
             self.ban(peer);
+        }
+        // Convicted logs are dropped here rather than at once, so the answer that convicted
+        // one still reaches it.
+        let convicted: Vec<PeerId> = self
+            .swarm
+            .connected_peers()
+            .filter(|p| self.distrusted.contains(p))
+            .copied()
+            .collect();
+        for peer in convicted {
+            let _ = self.swarm.disconnect_peer_id(peer);
         }
     }
 
@@ -605,8 +855,25 @@ impl Service {
             .find(|id| !self.catalog.contains(id).unwrap_or(false))
     }
 
-    fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, data: &[u8]) {
-        let acceptance = match SignedManifest::open(data) {
+    fn on_gossip(
+        &mut self,
+        source: PeerId,
+        id: gossipsub::MessageId,
+        message: &gossipsub::Message,
+    ) {
+        let acceptance = if message.topic == checkpoint_topic().hash() {
+            self.on_checkpoint_gossip(source, &message.data)
+        } else {
+            self.on_manifest_gossip(source, &message.data)
+        };
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&id, &source, acceptance);
+    }
+
+    fn on_manifest_gossip(&mut self, source: PeerId, data: &[u8]) -> MessageAcceptance {
+        match SignedManifest::open(data) {
             Err(e) => {
                 self.strike(source, format!("invalid manifest: {e}"));
                 MessageAcceptance::Reject
@@ -627,11 +894,7 @@ impl Service {
                     }
                 },
             },
-        };
-        self.swarm
-            .behaviour_mut()
-            .gossipsub
-            .report_message_validation_result(&id, &source, acceptance);
+        }
     }
 
     fn start_sync(&mut self, peer: PeerId) {
@@ -888,7 +1151,7 @@ impl Service {
             SwarmEvent::ConnectionEstablished {
                 peer_id, endpoint, ..
             } => {
-                if self.banned.contains_key(&peer_id) {
+                if self.banned.contains_key(&peer_id) || self.distrusted.contains(&peer_id) {
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                     return;
                 }
@@ -927,7 +1190,7 @@ impl Service {
                 propagation_source,
                 message_id,
                 message,
-            }) => self.on_gossip(propagation_source, message_id, &message.data),
+            }) => self.on_gossip(propagation_source, message_id, &message),
             BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, .. }) => {
                 self.emit(NetEvent::PeerSubscribed(peer_id));
             }
@@ -1013,6 +1276,26 @@ impl Service {
                 if let Some((_, reply)) = self.access_requests.remove(&request_id) {
                     let _ = reply.send(Err(format!("cannot reach the provider: {error}")));
                 }
+            }
+            BehaviourEvent::Witness(request_response::Event::Message { peer, message, .. }) => {
+                match message {
+                    request_response::Message::Request {
+                        request, channel, ..
+                    } => self.answer_witness(peer, request, channel),
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    } => self.on_witness_response(peer, request_id, response),
+                }
+            }
+            BehaviourEvent::Witness(request_response::Event::OutboundFailure {
+                request_id,
+                ..
+            }) => {
+                if let Some((round, _)) = &mut self.anchoring {
+                    round.failed(&request_id);
+                }
+                self.finish_anchoring_if_complete();
             }
             BehaviourEvent::Sync(request_response::Event::OutboundFailure {
                 request_id,

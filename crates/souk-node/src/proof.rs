@@ -4,7 +4,10 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
-use souk_crypto::checkpoint::{Checkpoint, anchor_link, origin_peer, receipts_origin};
+use souk_crypto::checkpoint::{
+    Checkpoint, anchor_link, cosignature_name, origin_peer, receipts_origin, split_cosignatures,
+    witness_peer,
+};
 use souk_crypto::merkle::{Digest, MerkleTree, leaf_hash, verify_inclusion};
 use souk_crypto::{CountersignedReceipt, NodeKey};
 use souk_store::{AnchorLink, Catalog};
@@ -73,6 +76,8 @@ pub struct VerifiedProof {
     pub receipt: crate::views::ReceiptView,
     pub origin: String,
     pub tree_size: u64,
+    /// Peer ids of the witnesses whose cosignatures verified.
+    pub witnesses: Vec<String>,
     pub anchor: String,
 }
 
@@ -84,12 +89,19 @@ fn tree(catalog: &Catalog) -> Result<MerkleTree, NodeError> {
     Ok(tree)
 }
 
-/// Signs a checkpoint of the whole receipt log and appends it to the local anchor chain.
-pub(crate) fn anchor_now(
-    catalog: &mut Catalog,
+/// A checkpoint of the whole receipt log, signed by the node, with the tree it heads.
+pub(crate) struct SignedCheckpoint {
+    pub checkpoint: Checkpoint,
+    /// The signed note.
+    pub note: String,
+    pub tree: MerkleTree,
+}
+
+/// Signs a checkpoint of the receipt log, if it holds anything.
+pub(crate) fn sign_checkpoint(
+    catalog: &Catalog,
     key: &NodeKey,
-    now_ms: u64,
-) -> Result<CheckpointView, NodeError> {
+) -> Result<SignedCheckpoint, NodeError> {
     let tree = tree(catalog)?;
     if tree.size() == 0 {
         return Err(NodeError::Invalid(
@@ -101,28 +113,51 @@ pub(crate) fn anchor_now(
         size: tree.size(),
         root: tree.root(),
     };
+    let note = checkpoint.sign(key);
+    Ok(SignedCheckpoint {
+        checkpoint,
+        note,
+        tree,
+    })
+}
+
+/// Appends `signed`, with the cosignature lines gathered for it, to the local anchor chain.
+pub(crate) fn record_anchor(
+    catalog: &mut Catalog,
+    signed: &SignedCheckpoint,
+    cosignatures: &[String],
+    now_ms: u64,
+) -> Result<CheckpointView, NodeError> {
+    let note = format!("{}{}", signed.note, cosignatures.concat());
     let link = catalog.anchor_locally(
-        checkpoint.size,
-        &checkpoint.root,
-        &checkpoint.sign(key),
+        signed.checkpoint.size,
+        &signed.checkpoint.root,
+        &note,
         now_ms,
     )?;
     Ok(CheckpointView::from(&link))
 }
 
-/// Anchors the receipt log if at least `min_new` receipts arrived since the last anchor.
-pub(crate) fn anchor_if_due(
+/// Signs a checkpoint of the whole receipt log and anchors it with no witness.
+pub(crate) fn anchor_now(
     catalog: &mut Catalog,
     key: &NodeKey,
     now_ms: u64,
-    min_new: u64,
-) -> Result<Option<CheckpointView>, NodeError> {
-    let logged = catalog.receipt_leaf_hashes()?.len() as u64;
-    let anchored = catalog.anchors()?.last().map_or(0, |a| a.size);
-    if logged < anchored.saturating_add(min_new.max(1)) {
-        return Ok(None);
-    }
-    anchor_now(catalog, key, now_ms).map(Some)
+) -> Result<CheckpointView, NodeError> {
+    let signed = sign_checkpoint(catalog, key)?;
+    record_anchor(catalog, &signed, &[], now_ms)
+}
+
+/// Whether at least `min_new` receipts arrived since the last anchor.
+pub(crate) fn anchor_due(catalog: &Catalog, min_new: u64) -> Result<bool, NodeError> {
+    let logged = catalog.receipt_count()?;
+    let anchored = last_anchored_size(catalog)?;
+    Ok(logged >= anchored.saturating_add(min_new.max(1)))
+}
+
+/// The size of the last anchored checkpoint, 0 before the first.
+pub(crate) fn last_anchored_size(catalog: &Catalog) -> Result<u64, NodeError> {
+    Ok(catalog.anchors()?.last().map_or(0, |a| a.size))
 }
 
 /// The proof bundle of receipt `id`, under the latest anchored checkpoint.
@@ -145,13 +180,14 @@ pub(crate) fn bundle(catalog: &Catalog, id: &[u8; 32]) -> Result<ProofBundle, No
     let proof = tree(catalog)?
         .inclusion_proof(logged.index, anchor.size)
         .ok_or_else(|| NodeError::Store("the anchored checkpoint exceeds the log".to_owned()))?;
+    let (checkpoint, cosignatures) = split_cosignatures(&anchor.note);
     Ok(ProofBundle {
         receipt: STANDARD.encode(&logged.leaf),
         leaf_index: logged.index,
         tree_size: anchor.size,
         inclusion_proof: proof.iter().map(hex::encode).collect(),
-        checkpoint: anchor.note.clone(),
-        cosignatures: Vec::new(),
+        checkpoint,
+        cosignatures,
         anchor: AnchorProof::Local {
             seq: anchor.seq,
             prev: hex::encode(anchor.prev),
@@ -198,13 +234,12 @@ pub fn verify(bundle: &ProofBundle) -> Result<VerifiedProof, String> {
     if !included {
         return Err("the receipt is not in the log under this checkpoint".to_owned());
     }
-    if !bundle.cosignatures.is_empty() {
-        return Err("witness cosignatures cannot be checked by this version".to_owned());
-    }
+    let witnesses = verify_cosignatures(&checkpoint, bundle)?;
+    let anchored_note = format!("{}{}", bundle.checkpoint, bundle.cosignatures.concat());
     let anchor = match &bundle.anchor {
         AnchorProof::Local { seq, prev, hash } => {
             let prev = digest(prev, "the anchor's previous link")?;
-            let linked = anchor_link(*seq, &prev, &bundle.checkpoint);
+            let linked = anchor_link(*seq, &prev, &anchored_note);
             if linked != digest(hash, "the anchor link")? {
                 return Err("the anchor link does not hash this checkpoint".to_owned());
             }
@@ -227,6 +262,37 @@ pub fn verify(bundle: &ProofBundle) -> Result<VerifiedProof, String> {
         receipt: crate::views::ReceiptView::of(&logged)?,
         origin: checkpoint.origin,
         tree_size: checkpoint.size,
+        witnesses,
         anchor,
     })
+}
+
+/// Checks every cosignature line of `bundle` on `checkpoint`; returns the witnesses' peer ids.
+fn verify_cosignatures(
+    checkpoint: &Checkpoint,
+    bundle: &ProofBundle,
+) -> Result<Vec<String>, String> {
+    let (log_note, extra) = split_cosignatures(&bundle.checkpoint);
+    if log_note != bundle.checkpoint || !extra.is_empty() {
+        return Err("the checkpoint note carries lines other than its log's signature".to_owned());
+    }
+    let mut witnesses = Vec::new();
+    for line in &bundle.cosignatures {
+        let witness = cosignature_name(line)
+            .and_then(|name| Some((name, witness_peer(name)?)))
+            .filter(|_| line.ends_with('\n') && line.matches('\n').count() == 1);
+        let Some((name, key)) = witness else {
+            return Err("a cosignature line does not name a Souk witness".to_owned());
+        };
+        let note = format!("{}{line}", bundle.checkpoint);
+        if checkpoint.cosigned_by(&note, &key, name).is_none() {
+            return Err(format!("the cosignature of {name} does not verify"));
+        }
+        let peer = key.to_peer_id();
+        if witnesses.contains(&peer) {
+            return Err(format!("{name} cosigned twice"));
+        }
+        witnesses.push(peer);
+    }
+    Ok(witnesses)
 }

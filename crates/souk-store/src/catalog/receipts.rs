@@ -89,6 +89,14 @@ impl Catalog {
         Ok((from_sql_int(next), true))
     }
 
+    /// How many receipts the log holds.
+    pub fn receipt_count(&self) -> Result<u64, CatalogError> {
+        let count: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM receipt_log", [], |row| row.get(0))?;
+        Ok(from_sql_int(count))
+    }
+
     /// Every leaf hash, in log order: enough to rebuild the Merkle tree.
     pub fn receipt_leaf_hashes(&self) -> Result<Vec<[u8; 32]>, CatalogError> {
         let mut stmt = self

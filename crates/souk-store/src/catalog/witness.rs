@@ -33,6 +33,18 @@ impl Catalog {
 
     /// Replaces `origin`'s head with `next` (and its signed note), durably, only if it is still
     /// `expected`: false if another request moved it first (decide again on the fresh head).
+    /// The signed note this node last co-signed for `origin`.
+    pub fn witnessed_note(&self, origin: &str) -> Result<Option<String>, CatalogError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT note FROM witnessed WHERE origin = ?1",
+                [origin],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
     pub fn advance_witnessed(
         &mut self,
         origin: &str,
