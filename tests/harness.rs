@@ -19,19 +19,6 @@ pub struct TestNode {
     pub events: broadcast::Receiver<NetEvent>,
 }
 
-pub fn network_config(bootstrap: &[String]) -> NetworkConfig {
-    NetworkConfig {
-        listen: vec![
-            "/ip4/127.0.0.1/tcp/0".to_owned(),
-            "/ip4/127.0.0.1/udp/0/quic-v1".to_owned(),
-        ],
-        bootstrap: bootstrap.to_vec(),
-        api_listen: "127.0.0.1:0".to_owned(),
-        blobs_listen: "127.0.0.1:0".to_owned(),
-        ..NetworkConfig::default()
-    }
-}
-
 pub fn net_config() -> NetConfig {
     NetConfig {
         gossip_heartbeat: Duration::from_millis(200),
@@ -45,15 +32,17 @@ pub async fn start_in(dir: TempDir, bootstrap: &[String]) -> TestNode {
     if !dir.path().join("node.key").exists() {
         souk_node::data_dir::init(dir.path()).expect("init");
     }
+    let mut config = souk_node::data_dir::load_config(dir.path()).expect("config");
+    config.network = NetworkConfig::loopback(bootstrap);
+    start_with(dir, &config).await
+}
+
+/// Starts a node in `dir` (initialised) with `config`.
+pub async fn start_with(dir: TempDir, config: &souk_node::Config) -> TestNode {
     let (sender, events) = broadcast::channel(4096);
-    let daemon = souk_node::daemon::start_observed(
-        dir.path(),
-        &network_config(bootstrap),
-        net_config(),
-        sender,
-    )
-    .await
-    .expect("start node");
+    let daemon = souk_node::daemon::start_observed(dir.path(), config, net_config(), sender)
+        .await
+        .expect("start node");
     TestNode {
         dir,
         daemon,

@@ -196,14 +196,11 @@ async fn start_loopback_node(
     net: &souk_node::NetConfig,
     events: tokio::sync::broadcast::Sender<souk_node::network::NetEvent>,
 ) -> anyhow::Result<souk_node::Daemon> {
-    let network = souk_node::NetworkConfig {
-        listen: vec!["/ip4/127.0.0.1/tcp/0".to_owned()],
-        bootstrap,
-        api_listen: "127.0.0.1:0".to_owned(),
-        blobs_listen: "127.0.0.1:0".to_owned(),
-        ..souk_node::NetworkConfig::default()
+    let config = souk_node::Config {
+        network: souk_node::NetworkConfig::loopback(&bootstrap),
+        ..souk_node::Config::default()
     };
-    Ok(souk_node::daemon::start_observed(dir, &network, net.clone(), events).await?)
+    Ok(souk_node::daemon::start_observed(dir, &config, net.clone(), events).await?)
 }
 
 fn scratch_root() -> PathBuf {

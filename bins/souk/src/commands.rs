@@ -46,7 +46,7 @@ pub struct PublishArgs {
     json: bool,
 }
 
-fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+pub(crate) fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     out!("{}", serde_json::to_string(value)?);
     Ok(())
 }
@@ -68,7 +68,7 @@ pub fn init(dir: &Path, json: bool) -> anyhow::Result<()> {
 }
 
 /// Runs `op` on the node (through its API if it runs), always closing it.
-async fn with_backend<T>(
+pub(crate) async fn with_backend<T>(
     dir: &Path,
     op: impl AsyncFnOnce(&mut Backend) -> Result<T, souk_node::NodeError>,
 ) -> anyhow::Result<T> {
@@ -226,96 +226,6 @@ pub async fn earnings(dir: &Path, json: bool) -> anyhow::Result<()> {
             e.contributor,
             e.sales
         );
-    }
-    Ok(())
-}
-
-pub async fn anchor_now(dir: &Path, json: bool) -> anyhow::Result<()> {
-    let anchored = with_backend(dir, async |b| b.anchor_now().await).await?;
-    if json {
-        return print_json(&anchored);
-    }
-    out!(
-        "anchored the receipt log at {} receipts (root {}) as link {} of the local chain",
-        anchored.size,
-        anchored.root,
-        anchored.seq
-    );
-    Ok(())
-}
-
-pub async fn checkpoints(dir: &Path, json: bool) -> anyhow::Result<()> {
-    let list = with_backend(dir, async |b| b.checkpoints().await).await?;
-    if json {
-        return print_json(&list);
-    }
-    if list.is_empty() {
-        out!("no checkpoints anchored yet");
-    }
-    for c in &list {
-        out!(
-            "#{:<4} {:>8} receipts  root {}  link {}",
-            c.seq,
-            c.size,
-            c.root,
-            c.hash
-        );
-    }
-    Ok(())
-}
-
-pub async fn proof(dir: &Path, id: &str, out: &Path) -> anyhow::Result<()> {
-    let bundle = with_backend(dir, async |b| b.proof(id).await).await?;
-    let text = serde_json::to_string_pretty(&bundle)?;
-    std::fs::write(out, format!("{text}\n"))
-        .with_context(|| format!("writing {}", out.display()))?;
-    out!(
-        "wrote the proof of receipt {id} (leaf {} of {}) to {}",
-        bundle.leaf_index,
-        bundle.tree_size,
-        out.display()
-    );
-    Ok(())
-}
-
-/// Checks a proof bundle with no node and no network.
-pub fn verify(file: &Path, json: bool) -> anyhow::Result<()> {
-    let meta = std::fs::metadata(file).with_context(|| format!("reading {}", file.display()))?;
-    if meta.len() > souk_node::proof::MAX_BUNDLE_BYTES as u64 {
-        anyhow::bail!("{} is too large to be a proof bundle", file.display());
-    }
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let bundle: souk_node::proof::ProofBundle = serde_json::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{} is not a proof bundle: {e}", file.display()))?;
-    let verified = souk_node::proof::verify(&bundle)
-        .map_err(|e| anyhow::anyhow!("the proof does not verify: {e}"))?;
-    if json {
-        return print_json(&verified);
-    }
-    let r = &verified.receipt;
-    out!(
-        "verified: {} receipt {} for {} {} of dataset {}, leaf {} of {} in {}, {}",
-        r.kind,
-        r.id,
-        r.amount,
-        r.currency.as_deref().unwrap_or("bytes"),
-        r.dataset,
-        r.index,
-        verified.tree_size,
-        verified.origin,
-        verified.anchor
-    );
-    for part in &r.split {
-        out!(
-            "  {:>10} to {} (via {})",
-            part.amount,
-            part.contributor,
-            part.dataset
-        );
-    }
-    for witness in &verified.witnesses {
-        out!("  cosigned by witness {witness}");
     }
     Ok(())
 }
@@ -564,6 +474,21 @@ pub struct NodeRunArgs {
     /// UDP address of the iroh-blobs endpoint that serves shards [default: 0.0.0.0:4821].
     #[arg(long, value_name = "ADDR")]
     blobs_listen: Option<String>,
+    /// Where checkpoints are anchored: local (embedded, the default) or evm.
+    #[arg(long, value_name = "BACKEND")]
+    anchor: Option<souk_node::AnchorBackend>,
+    /// JSON-RPC URL of the EVM chain (with --anchor evm).
+    #[arg(long, value_name = "URL")]
+    evm_rpc: Option<String>,
+    /// File holding the hex secret key of the EVM account that submits anchors.
+    #[arg(long, value_name = "FILE")]
+    evm_key_file: Option<String>,
+    /// Address of the SoukAnchor contract (printed by `souk anchor deploy`).
+    #[arg(long, value_name = "ADDR")]
+    evm_contract: Option<String>,
+    /// Blocks an anchor transaction needs before it counts (1 = included).
+    #[arg(long, value_name = "N")]
+    confirmations: Option<u64>,
     /// Print the effective configuration and exit.
     #[arg(long)]
     dump_config: bool,
@@ -606,6 +531,22 @@ pub async fn node_run(dir: &Path, args: NodeRunArgs) -> anyhow::Result<()> {
     if let Some(api) = args.api_listen {
         config.network.api_listen = api;
     }
+    let anchor = &mut config.anchor;
+    if let Some(backend) = args.anchor {
+        anchor.backend = backend;
+    }
+    if let Some(rpc) = args.evm_rpc {
+        anchor.evm_rpc = rpc;
+    }
+    if let Some(file) = args.evm_key_file {
+        anchor.evm_key_file = file;
+    }
+    if let Some(contract) = args.evm_contract {
+        anchor.evm_contract = contract;
+    }
+    if let Some(confirmations) = args.confirmations {
+        anchor.confirmations = confirmations;
+    }
     config
         .validate()
         .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
@@ -616,8 +557,7 @@ pub async fn node_run(dir: &Path, args: NodeRunArgs) -> anyhow::Result<()> {
     if souk_node::client::ApiClient::discover(dir)?.is_some() {
         anyhow::bail!("a node is already running on {}", dir.display());
     }
-    let daemon =
-        souk_node::daemon::start(dir, &config.network, souk_node::NetConfig::default()).await?;
+    let daemon = souk_node::daemon::start(dir, &config, souk_node::NetConfig::default()).await?;
     out!("peer id: {}", daemon.peer_id);
     for addr in &daemon.listen_addrs {
         out!("listening on {addr}");

@@ -96,14 +96,11 @@ struct DemoNode {
 }
 
 async fn start(name: &'static str, dir: &Path, bootstrap: &[String]) -> anyhow::Result<DemoNode> {
-    let network = NetworkConfig {
-        listen: vec!["/ip4/127.0.0.1/tcp/0".to_owned()],
-        bootstrap: bootstrap.to_vec(),
-        api_listen: "127.0.0.1:0".to_owned(),
-        blobs_listen: "127.0.0.1:0".to_owned(),
-        ..NetworkConfig::default()
+    let config = souk_node::Config {
+        network: NetworkConfig::loopback(bootstrap),
+        ..souk_node::Config::default()
     };
-    let daemon = souk_node::daemon::start(dir, &network, NetConfig::default())
+    let daemon = souk_node::daemon::start(dir, &config, NetConfig::default())
         .await
         .with_context(|| format!("starting {name}'s node"))?;
     let api = Backend::Remote(ApiClient::new(daemon.api_addr, daemon.token().to_owned()));

@@ -10,6 +10,7 @@ macro_rules! out {
     };
 }
 
+mod anchoring;
 mod commands;
 mod demo;
 mod progress;
@@ -85,10 +86,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Sign a checkpoint of the receipt log and anchor it (on the local chain).
+    /// Sign a checkpoint of the receipt log, have peers witness it and anchor it now; or deploy
+    /// the anchor contract on an EVM chain.
+    #[command(args_conflicts_with_subcommands = true)]
     Anchor {
+        #[command(subcommand)]
+        action: Option<anchoring::AnchorAction>,
         /// Anchor now rather than at the next epoch.
-        #[arg(long, required = true)]
+        #[arg(long)]
         now: bool,
         #[arg(long)]
         json: bool,
@@ -105,9 +110,13 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
-    /// Check a proof bundle offline: signatures, split, inclusion, checkpoint, anchor.
+    /// Check a proof bundle with no node: signatures, split, inclusion, checkpoint,
+    /// cosignatures, anchor; with --evm-rpc, also the anchor on the chain.
     Verify {
         file: PathBuf,
+        /// JSON-RPC URL of the chain an EVM-anchored bundle names.
+        #[arg(long, value_name = "URL")]
+        evm_rpc: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -209,10 +218,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             commands::receipts(&data_dir()?, dataset.as_deref(), json).await
         }
         Command::Earnings { json } => commands::earnings(&data_dir()?, json).await,
-        Command::Anchor { now: _, json } => commands::anchor_now(&data_dir()?, json).await,
-        Command::Checkpoints { json } => commands::checkpoints(&data_dir()?, json).await,
-        Command::Proof { id, out } => commands::proof(&data_dir()?, &id, &out).await,
-        Command::Verify { file, json } => commands::verify(&file, json),
+        Command::Anchor {
+            action: Some(anchoring::AnchorAction::Deploy(args)),
+            ..
+        } => anchoring::deploy(args).await,
+        Command::Anchor {
+            action: None,
+            now: true,
+            json,
+        } => anchoring::anchor_now(&data_dir()?, json).await,
+        Command::Anchor { .. } => Err(anyhow::anyhow!(
+            "say `souk anchor --now` to anchor, or `souk anchor deploy` to deploy the contract"
+        )),
+        Command::Checkpoints { json } => anchoring::checkpoints(&data_dir()?, json).await,
+        Command::Proof { id, out } => anchoring::proof(&data_dir()?, &id, &out).await,
+        Command::Verify {
+            file,
+            evm_rpc,
+            json,
+        } => anchoring::verify(&file, evm_rpc.as_deref(), json).await,
         Command::Publish(args) => commands::publish(&data_dir()?, args).await,
         Command::Datasets { query, json } => {
             commands::datasets(&data_dir()?, query.as_deref(), json).await

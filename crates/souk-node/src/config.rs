@@ -24,6 +24,39 @@ pub struct AnchorConfig {
     pub interval_secs: u64,
     /// New receipts an epoch needs before it is anchored.
     pub min_receipts: u64,
+    /// Where checkpoints are anchored: the local anchor chain only, or also an EVM chain.
+    pub backend: AnchorBackend,
+    /// The EVM chain's JSON-RPC URL (backend `evm`).
+    pub evm_rpc: String,
+    /// A file holding the hex secret key of the EVM account that submits anchors.
+    pub evm_key_file: String,
+    /// The address of the deployed SoukAnchor contract (`souk anchor deploy`).
+    pub evm_contract: String,
+    /// Blocks an anchor transaction needs (1 = included) before it counts as anchored.
+    pub confirmations: u64,
+}
+
+/// Where checkpoints are anchored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnchorBackend {
+    /// The hash-linked anchor chain in the node's database: needs nothing.
+    #[default]
+    Local,
+    /// The local chain, and each checkpoint submitted to the SoukAnchor contract.
+    Evm,
+}
+
+impl std::str::FromStr for AnchorBackend {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "local" => Ok(Self::Local),
+            "evm" => Ok(Self::Evm),
+            other => Err(format!("{other:?} is not an anchor backend (local or evm)")),
+        }
+    }
 }
 
 impl Default for AnchorConfig {
@@ -31,6 +64,11 @@ impl Default for AnchorConfig {
         Self {
             interval_secs: 600,
             min_receipts: 1,
+            backend: AnchorBackend::Local,
+            evm_rpc: String::new(),
+            evm_key_file: String::new(),
+            evm_contract: String::new(),
+            confirmations: 1,
         }
     }
 }
@@ -63,6 +101,23 @@ pub struct NetworkConfig {
 pub const DEFAULT_PORT: u16 = 4820;
 /// The default iroh-blobs port.
 pub const DEFAULT_BLOBS_PORT: u16 = 4821;
+
+impl NetworkConfig {
+    /// Every port chosen by the system on 127.0.0.1: for several nodes on one machine (the
+    /// demo, tests, benchmarks, simulations).
+    pub fn loopback(bootstrap: &[String]) -> Self {
+        Self {
+            listen: vec![
+                "/ip4/127.0.0.1/tcp/0".to_owned(),
+                "/ip4/127.0.0.1/udp/0/quic-v1".to_owned(),
+            ],
+            bootstrap: bootstrap.to_vec(),
+            api_listen: "127.0.0.1:0".to_owned(),
+            blobs_listen: "127.0.0.1:0".to_owned(),
+            ..Self::default()
+        }
+    }
+}
 
 impl Default for NetworkConfig {
     fn default() -> Self {
@@ -167,6 +222,24 @@ impl Config {
         for addr in self.network.listen.iter().chain(&self.network.bootstrap) {
             addr.parse::<souk_net::libp2p::Multiaddr>()
                 .map_err(|e| format!("{addr:?} is not a multiaddr: {e}"))?;
+        }
+        if self.anchor.backend == AnchorBackend::Evm {
+            let a = &self.anchor;
+            if a.evm_rpc.is_empty() || a.evm_key_file.is_empty() || a.evm_contract.is_empty() {
+                return Err(
+                    "anchor backend evm needs evm_rpc, evm_key_file and evm_contract \
+                     (--evm-rpc, --evm-key-file, --evm-contract)"
+                        .to_owned(),
+                );
+            }
+            a.evm_contract
+                .parse::<souk_evm::EvmAddress>()
+                .map_err(|_| {
+                    format!("anchor.evm_contract {:?} is not an address", a.evm_contract)
+                })?;
+            if a.confirmations == 0 {
+                return Err("anchor.confirmations must be at least 1".to_owned());
+            }
         }
         if self.anchor.interval_secs == 0 || self.anchor.min_receipts == 0 {
             return Err(

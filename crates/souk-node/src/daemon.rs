@@ -10,18 +10,20 @@ use souk_net::NetConfig;
 use souk_net::libp2p::Multiaddr;
 use souk_net::libp2p::swarm::SwarmEvent;
 use souk_store::Catalog;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{Notify, broadcast, oneshot};
 
 use crate::api::{ApiState, router};
 use crate::client::{API_ADDR_FILE, API_TOKEN_FILE};
-use crate::config::NetworkConfig;
+use crate::config::{AnchorBackend, Config};
 use crate::data_dir::{CATALOG_FILE, replace_file_atomically};
 use crate::error::random_32;
+use crate::evm_anchoring::{EvmAnchoring, EvmSettings};
 use crate::market::Market;
 use crate::network::{self, NetEvent, NetHandle, NetworkOptions};
 use crate::purchase::Transfers;
 use crate::serving;
 use crate::{Node, NodeError};
+use souk_crypto::checkpoint::receipts_origin;
 use souk_transfer::{BlobsService, Gate};
 
 /// How long start-up waits for the transports to report their listen addresses.
@@ -40,6 +42,7 @@ pub struct Daemon {
     stop_api: oneshot::Sender<()>,
     api_task: tokio::task::JoinHandle<()>,
     net_task: tokio::task::JoinHandle<()>,
+    evm_task: Option<tokio::task::JoinHandle<()>>,
     root: PathBuf,
 }
 
@@ -72,23 +75,21 @@ fn load_or_create_token(root: &Path) -> Result<String, NodeError> {
     Ok(token)
 }
 
-/// Starts the node in `root` with `network` settings.
-pub async fn start(
-    root: &Path,
-    network: &NetworkConfig,
-    net: NetConfig,
-) -> Result<Daemon, NodeError> {
-    start_observed(root, network, net, broadcast::channel(1024).0).await
+/// Starts the node in `root` with `config` (its network and anchoring settings; the rest of
+/// the node's settings come from its data directory).
+pub async fn start(root: &Path, config: &Config, net: NetConfig) -> Result<Daemon, NodeError> {
+    start_observed(root, config, net, broadcast::channel(1024).0).await
 }
 
 /// Like [`start`], reporting network events to `events` from the very first one (subscribe
 /// before calling to miss none).
 pub async fn start_observed(
     root: &Path,
-    network: &NetworkConfig,
+    config: &Config,
     net: NetConfig,
     events: broadcast::Sender<NetEvent>,
 ) -> Result<Daemon, NodeError> {
+    let network = &config.network;
     let node = Node::open(root).await?;
     let blobs_listen: SocketAddr = network
         .blobs_listen
@@ -154,6 +155,20 @@ pub async fn start_observed(
         ));
     }
 
+    let anchored = Arc::new(Notify::new());
+    let evm_task = match config.anchor.backend {
+        AnchorBackend::Local => None,
+        AnchorBackend::Evm => {
+            let settings = EvmSettings::from_config(&config.anchor)?;
+            let anchoring = EvmAnchoring::new(
+                Catalog::open_for_network(&root.join(CATALOG_FILE))?,
+                settings,
+                receipts_origin(&node.key().public()),
+                events.clone(),
+            );
+            Some(tokio::spawn(anchoring.run(anchored.clone())))
+        }
+    };
     let catalog = Catalog::open_for_network(&root.join(CATALOG_FILE))?;
     let options = NetworkOptions {
         listen: Vec::new(),
@@ -163,7 +178,8 @@ pub async fn start_observed(
         net,
         gate,
         blobs_addrs: blobs.addrs(),
-        anchor: node.config().anchor.clone(),
+        anchor: config.anchor.clone(),
+        anchored,
     };
     let market = Market::new(
         souk_crypto::NodeKey::from_seed(*node.key().seed()),
@@ -216,6 +232,7 @@ pub async fn start_observed(
         stop_api,
         api_task,
         net_task,
+        evm_task,
         root: root.to_owned(),
     })
 }
@@ -237,6 +254,11 @@ impl Daemon {
         let _ = self.api_task.await;
         self.net.shutdown().await;
         let _ = self.net_task.await;
+        if let Some(task) = self.evm_task {
+            // Safe at any point: a sent transaction is on record and followed after a restart.
+            task.abort();
+            let _ = task.await;
+        }
         self.state.blobs.shutdown().await;
         match Arc::try_unwrap(self.state) {
             Ok(state) => state.node.into_inner().shutdown().await,

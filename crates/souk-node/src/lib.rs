@@ -15,6 +15,7 @@ mod config;
 pub mod daemon;
 pub mod data_dir;
 mod error;
+pub mod evm_anchoring;
 pub mod market;
 pub mod network;
 mod node;
@@ -27,7 +28,9 @@ pub mod views;
 mod witnessing;
 
 pub use backend::Backend;
-pub use config::{AnchorConfig, Config, DEFAULT_BLOBS_PORT, DEFAULT_PORT, NetworkConfig};
+pub use config::{
+    AnchorBackend, AnchorConfig, Config, DEFAULT_BLOBS_PORT, DEFAULT_PORT, NetworkConfig,
+};
 pub use daemon::Daemon;
 pub use error::NodeError;
 pub use node::{Node, PublishRequest};

@@ -71,6 +71,11 @@ pub enum NetEvent {
         origin: String,
         log: PeerId,
     },
+    /// A checkpoint of `size` receipts moved on its way to the EVM chain.
+    ChainAnchor {
+        size: u64,
+        state: crate::evm_anchoring::ChainAnchorState,
+    },
 }
 
 /// A connected peer, as `souk peers` shows it.
@@ -286,6 +291,8 @@ pub struct NetworkOptions {
     /// Where this node's blobs endpoint listens.
     pub blobs_addrs: Vec<SocketAddr>,
     pub anchor: crate::AnchorConfig,
+    /// Notified whenever a checkpoint is anchored locally.
+    pub anchored: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// Misbehaviour a peer may show before it is disconnected and banned.
@@ -599,6 +606,7 @@ impl Service {
             .map_err(|e| e.to_string());
         match &result {
             Ok(anchored) => {
+                self.options.anchored.notify_one();
                 let cosignatures = souk_crypto::checkpoint::split_cosignatures(&anchored.note)
                     .1
                     .len();

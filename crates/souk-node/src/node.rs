@@ -318,12 +318,7 @@ impl Node {
 
     /// The local anchor chain, oldest first.
     pub fn checkpoints(&self) -> Result<Vec<crate::proof::CheckpointView>, NodeError> {
-        Ok(self
-            .catalog
-            .anchors()?
-            .iter()
-            .map(crate::proof::CheckpointView::from)
-            .collect())
+        crate::proof::checkpoints(&self.catalog)
     }
 
     /// The proof bundle of receipt `id` (hex).
@@ -334,7 +329,7 @@ impl Node {
             .ok_or_else(|| {
                 NodeError::Invalid(format!("{id:?} is not a receipt id (64 hex digits)"))
             })?;
-        crate::proof::bundle(&self.catalog, &id)
+        crate::proof::bundle(&self.catalog, &self.key, &id)
     }
 
     pub fn licenses(&self) -> Result<Vec<souk_store::LicenseSummary>, NodeError> {

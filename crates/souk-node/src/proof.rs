@@ -8,9 +8,10 @@ use souk_crypto::checkpoint::{
     Checkpoint, anchor_link, cosignature_name, origin_peer, receipts_origin, split_cosignatures,
     witness_peer,
 };
+use souk_crypto::envelope::{sign_detached, verify_detached};
 use souk_crypto::merkle::{Digest, MerkleTree, leaf_hash, verify_inclusion};
 use souk_crypto::{CountersignedReceipt, NodeKey};
-use souk_store::{AnchorLink, Catalog};
+use souk_store::{AnchorLink, Catalog, EvmAnchor, EvmAnchorStatus};
 
 use crate::NodeError;
 
@@ -44,6 +45,40 @@ pub enum AnchorProof {
         prev: String,
         hash: String,
     },
+    /// The SoukAnchor contract on an EVM chain.
+    Evm {
+        chain_id: u64,
+        contract: String,
+        transaction: String,
+        block_number: u64,
+        /// The address that submitted the checkpoint.
+        submitter: String,
+        /// The log owner's signature (hex) declaring that `submitter` anchors its log on this
+        /// chain: see [`submitter_statement`].
+        submitter_statement: String,
+    },
+}
+
+/// What a log owner signs (kind `evm-submitter`) to declare the EVM address that anchors its
+/// log on a chain.
+pub fn submitter_statement(origin: &str, chain_id: u64, submitter: &str) -> Vec<u8> {
+    format!("{origin}\n{chain_id}\n{}\n", submitter.to_ascii_lowercase()).into_bytes()
+}
+
+const SUBMITTER_KIND: &str = "evm-submitter";
+
+/// An anchor on an EVM chain, as a bundle claims it: what `verify_on_chain` checks.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EvmClaim {
+    pub chain_id: u64,
+    pub contract: String,
+    pub transaction: String,
+    pub block_number: u64,
+    pub submitter: String,
+    pub origin: String,
+    pub size: u64,
+    /// Hex.
+    pub root: String,
 }
 
 /// One link of the anchor chain, as `souk checkpoints` shows it.
@@ -55,6 +90,39 @@ pub struct CheckpointView {
     pub note: String,
     pub hash: String,
     pub created_at_ms: u64,
+    /// The checkpoint's latest transaction on an EVM chain, if it was sent to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evm: Option<EvmAnchorView>,
+}
+
+/// An anchor transaction, as `souk checkpoints` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EvmAnchorView {
+    /// `sent`, `confirmed` or `failed`.
+    pub status: String,
+    pub chain_id: u64,
+    pub contract: String,
+    pub transaction: String,
+    pub block_number: Option<u64>,
+    pub gas_used: Option<u64>,
+}
+
+impl From<&EvmAnchor> for EvmAnchorView {
+    fn from(anchor: &EvmAnchor) -> Self {
+        Self {
+            status: match anchor.status {
+                EvmAnchorStatus::Sent => "sent",
+                EvmAnchorStatus::Confirmed => "confirmed",
+                EvmAnchorStatus::Failed => "failed",
+            }
+            .to_owned(),
+            chain_id: anchor.chain_id,
+            contract: anchor.contract.clone(),
+            transaction: format!("0x{}", hex::encode(anchor.tx_hash)),
+            block_number: anchor.block_number,
+            gas_used: anchor.gas_used,
+        }
+    }
 }
 
 impl From<&AnchorLink> for CheckpointView {
@@ -66,8 +134,26 @@ impl From<&AnchorLink> for CheckpointView {
             note: link.note.clone(),
             hash: hex::encode(link.hash),
             created_at_ms: link.created_at_ms,
+            evm: None,
         }
     }
+}
+
+/// The anchor chain with each link's latest EVM transaction.
+pub(crate) fn checkpoints(catalog: &Catalog) -> Result<Vec<CheckpointView>, NodeError> {
+    let sent = catalog.evm_anchors()?;
+    Ok(catalog
+        .anchors()?
+        .iter()
+        .map(|link| CheckpointView {
+            evm: sent
+                .iter()
+                .rev()
+                .find(|a| a.seq == link.seq)
+                .map(EvmAnchorView::from),
+            ..CheckpointView::from(link)
+        })
+        .collect())
 }
 
 /// What a verified bundle proves.
@@ -79,6 +165,9 @@ pub struct VerifiedProof {
     /// Peer ids of the witnesses whose cosignatures verified.
     pub witnesses: Vec<String>,
     pub anchor: String,
+    /// The chain anchor still to check against the chain, for EVM bundles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evm: Option<EvmClaim>,
 }
 
 fn tree(catalog: &Catalog) -> Result<MerkleTree, NodeError> {
@@ -160,39 +249,72 @@ pub(crate) fn last_anchored_size(catalog: &Catalog) -> Result<u64, NodeError> {
     Ok(catalog.anchors()?.last().map_or(0, |a| a.size))
 }
 
-/// The proof bundle of receipt `id`, under the latest anchored checkpoint.
-pub(crate) fn bundle(catalog: &Catalog, id: &[u8; 32]) -> Result<ProofBundle, NodeError> {
+/// The proof bundle of receipt `id` under the strongest anchor covering it: the newest
+/// checkpoint confirmed on an EVM chain if there is one, else the newest on the local chain.
+pub(crate) fn bundle(
+    catalog: &Catalog,
+    key: &NodeKey,
+    id: &[u8; 32],
+) -> Result<ProofBundle, NodeError> {
     let logged = catalog.receipt(id)?.ok_or_else(|| {
         NodeError::Invalid(format!(
             "receipt {} is not in this node's log",
             hex::encode(id)
         ))
     })?;
-    let anchor = catalog
-        .anchors()?
-        .pop()
-        .filter(|a| a.size > logged.index)
-        .ok_or_else(|| {
-            NodeError::Invalid(
-                "the receipt is not anchored yet: run `souk anchor --now` first".to_owned(),
-            )
-        })?;
+    let links = catalog.anchors()?;
+    let on_chain = catalog
+        .evm_anchors()?
+        .into_iter()
+        .filter(|a| a.status == EvmAnchorStatus::Confirmed && a.size > logged.index)
+        .max_by_key(|a| a.size)
+        .and_then(|a| Some((links.iter().find(|l| l.seq == a.seq)?.clone(), a)));
+    let (link, evm) = match on_chain {
+        Some((link, evm)) => (link, Some(evm)),
+        None => {
+            let link = links
+                .last()
+                .filter(|a| a.size > logged.index)
+                .cloned()
+                .ok_or_else(|| {
+                    NodeError::Invalid(
+                        "the receipt is not anchored yet: run `souk anchor --now` first".to_owned(),
+                    )
+                })?;
+            (link, None)
+        }
+    };
     let proof = tree(catalog)?
-        .inclusion_proof(logged.index, anchor.size)
+        .inclusion_proof(logged.index, link.size)
         .ok_or_else(|| NodeError::Store("the anchored checkpoint exceeds the log".to_owned()))?;
-    let (checkpoint, cosignatures) = split_cosignatures(&anchor.note);
+    let (checkpoint, cosignatures) = split_cosignatures(&link.note);
+    let anchor = match evm {
+        None => AnchorProof::Local {
+            seq: link.seq,
+            prev: hex::encode(link.prev),
+            hash: hex::encode(link.hash),
+        },
+        Some(evm) => {
+            let origin = receipts_origin(&key.public());
+            let statement = submitter_statement(&origin, evm.chain_id, &evm.submitter);
+            AnchorProof::Evm {
+                chain_id: evm.chain_id,
+                contract: evm.contract.clone(),
+                transaction: format!("0x{}", hex::encode(evm.tx_hash)),
+                block_number: evm.block_number.unwrap_or_default(),
+                submitter: evm.submitter.clone(),
+                submitter_statement: hex::encode(sign_detached(key, SUBMITTER_KIND, &statement)),
+            }
+        }
+    };
     Ok(ProofBundle {
         receipt: STANDARD.encode(&logged.leaf),
         leaf_index: logged.index,
-        tree_size: anchor.size,
+        tree_size: link.size,
         inclusion_proof: proof.iter().map(hex::encode).collect(),
         checkpoint,
         cosignatures,
-        anchor: AnchorProof::Local {
-            seq: anchor.seq,
-            prev: hex::encode(anchor.prev),
-            hash: hex::encode(anchor.hash),
-        },
+        anchor,
     })
 }
 
@@ -235,6 +357,7 @@ pub fn verify(bundle: &ProofBundle) -> Result<VerifiedProof, String> {
         return Err("the receipt is not in the log under this checkpoint".to_owned());
     }
     let witnesses = verify_cosignatures(&checkpoint, bundle)?;
+    let mut evm_claim = None;
     let anchored_note = format!("{}{}", bundle.checkpoint, bundle.cosignatures.concat());
     let anchor = match &bundle.anchor {
         AnchorProof::Local { seq, prev, hash } => {
@@ -244,6 +367,36 @@ pub fn verify(bundle: &ProofBundle) -> Result<VerifiedProof, String> {
                 return Err("the anchor link does not hash this checkpoint".to_owned());
             }
             format!("local anchor chain, link {seq}")
+        }
+        AnchorProof::Evm {
+            chain_id,
+            contract,
+            transaction,
+            block_number,
+            submitter,
+            submitter_statement: signature,
+        } => {
+            let statement = submitter_statement(&checkpoint.origin, *chain_id, submitter);
+            let signature = hex::decode(signature)
+                .map_err(|_| "the submitter statement is not hex".to_owned())?;
+            if !verify_detached(&issuer, SUBMITTER_KIND, &statement, &signature) {
+                return Err("the log owner did not declare this submitter for the chain".to_owned());
+            }
+            let claim = EvmClaim {
+                chain_id: *chain_id,
+                contract: contract.clone(),
+                transaction: transaction.clone(),
+                block_number: *block_number,
+                submitter: submitter.clone(),
+                origin: checkpoint.origin.clone(),
+                size: checkpoint.size,
+                root: hex::encode(checkpoint.root),
+            };
+            evm_claim = Some(claim);
+            format!(
+                "EVM chain {chain_id}, contract {contract}, transaction {transaction} in block \
+                 {block_number}"
+            )
         }
     };
     let logged = souk_store::LoggedReceipt {
@@ -264,7 +417,61 @@ pub fn verify(bundle: &ProofBundle) -> Result<VerifiedProof, String> {
         tree_size: checkpoint.size,
         witnesses,
         anchor,
+        evm: evm_claim,
     })
+}
+
+/// Checks a bundle's EVM anchor against the chain at `rpc`: the transaction succeeded in the
+/// claimed block and its `Anchored` event carries this checkpoint from the declared submitter,
+/// and the contract still holds a checkpoint of that origin at least as large (the same root
+/// if it is the same size).
+pub async fn verify_on_chain(claim: &EvmClaim, rpc: &str) -> Result<(), String> {
+    let chain = souk_evm::Chain::connect(rpc)
+        .await
+        .map_err(|e| e.to_string())?;
+    if chain.chain_id != claim.chain_id {
+        return Err(format!(
+            "{rpc} serves chain {}, the bundle names chain {}",
+            chain.chain_id, claim.chain_id
+        ));
+    }
+    let contract: souk_evm::EvmAddress = claim
+        .contract
+        .parse()
+        .map_err(|_| "the contract is not an address".to_owned())?;
+    let submitter: souk_evm::EvmAddress = claim
+        .submitter
+        .parse()
+        .map_err(|_| "the submitter is not an address".to_owned())?;
+    let transaction = claim
+        .transaction
+        .strip_prefix("0x")
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+        .ok_or_else(|| "the transaction hash is not 32 bytes of hex".to_owned())?;
+    let root = digest(&claim.root, "the checkpoint root")?;
+    let events = chain
+        .anchored_events(contract, transaction)
+        .await
+        .map_err(|e| e.to_string())?;
+    let found = events.iter().any(|e| {
+        e.submitter == submitter
+            && e.origin_hash == souk_evm::origin_hash(&claim.origin)
+            && e.size == claim.size
+            && e.root == root
+            && e.block_number == claim.block_number
+    });
+    if !found {
+        return Err("the transaction did not anchor this checkpoint".to_owned());
+    }
+    let held = chain
+        .checkpoint_of(contract, submitter, &claim.origin)
+        .await
+        .map_err(|e| e.to_string())?;
+    if held.size < claim.size || (held.size == claim.size && held.root != root) {
+        return Err("the contract holds a checkpoint that contradicts this one".to_owned());
+    }
+    Ok(())
 }
 
 /// Checks every cosignature line of `bundle` on `checkpoint`; returns the witnesses' peer ids.

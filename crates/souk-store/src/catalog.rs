@@ -7,9 +7,11 @@ use souk_types::{DatasetId, PublicKey};
 use crate::migrations::MIGRATIONS;
 
 mod anchors;
+mod evm;
 mod receipts;
 mod witness;
 pub use anchors::AnchorLink;
+pub use evm::{EvmAnchor, EvmAnchorStatus};
 pub use receipts::{LoggedReceipt, NewReceipt};
 pub use witness::WitnessedHead;
 

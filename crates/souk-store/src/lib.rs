@@ -12,6 +12,7 @@ mod catalog;
 mod migrations;
 
 pub use catalog::{
-    AnchorLink, Catalog, CatalogError, DatasetSummary, LaneId, LicenseRecord, LicenseSummary,
-    LoggedReceipt, NewDataset, NewReceipt, SellerPolicy, StoredDataset, WitnessedHead,
+    AnchorLink, Catalog, CatalogError, DatasetSummary, EvmAnchor, EvmAnchorStatus, LaneId,
+    LicenseRecord, LicenseSummary, LoggedReceipt, NewDataset, NewReceipt, SellerPolicy,
+    StoredDataset, WitnessedHead,
 };

@@ -133,4 +133,21 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (origin, first_note, second_note)
     );
     "#,
+    // 8: anchor transactions sent to an EVM chain, recorded signed before they are broadcast.
+    r#"
+    CREATE TABLE evm_anchors (
+        tx_hash BLOB PRIMARY KEY CHECK (length(tx_hash) = 32),
+        seq INTEGER NOT NULL REFERENCES anchors(seq),
+        size INTEGER NOT NULL,
+        chain_id INTEGER NOT NULL,
+        contract TEXT NOT NULL,
+        submitter TEXT NOT NULL,
+        nonce INTEGER NOT NULL,
+        raw_tx BLOB NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('sent', 'confirmed', 'failed')),
+        block_number INTEGER,
+        gas_used INTEGER,
+        created_at_ms INTEGER NOT NULL
+    );
+    "#,
 ];
