@@ -20,6 +20,10 @@ struct NodeProcess {
 
 impl NodeProcess {
     fn start(dir: &Path, bootstrap: &[String]) -> Self {
+        Self::start_with(dir, bootstrap, &[])
+    }
+
+    fn start_with(dir: &Path, bootstrap: &[String], extra: &[&str]) -> Self {
         let mut cmd = souk_command(dir);
         cmd.args([
             "node",
@@ -32,6 +36,7 @@ impl NodeProcess {
         for addr in bootstrap {
             cmd.args(["--bootstrap", addr]);
         }
+        cmd.args(extra);
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -327,4 +332,141 @@ fn publish_on_a_buy_on_b_killed_and_resumed_then_c_buys_from_a_and_b() {
     for node in [a, b, c] {
         assert!(node.terminate().success());
     }
+}
+
+/// anvil's second funded development account: deploys the contract, so the anchoring account
+/// (the first) sends nothing but anchors.
+const DEPLOY_KEY: &str = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
+fn evm_status(seq: usize, status: &str) -> impl Fn(&serde_json::Value) -> bool + '_ {
+    move |list| list[seq]["evm"]["status"].as_str() == Some(status)
+}
+
+#[test]
+fn a_node_killed_after_sending_its_anchor_restarts_without_anchoring_twice() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let anvil = runtime
+        .block_on(souk_evm::anvil::Anvil::start(None))
+        .expect("anvil");
+    let url = anvil.url();
+    let base = tempfile::tempdir().expect("tempdir");
+    let dirs: Vec<PathBuf> = ["a", "b"].iter().map(|n| node(base.path(), n)).collect();
+    let deployed = souk(
+        &dirs[0],
+        &[
+            "anchor",
+            "deploy",
+            "--evm-rpc",
+            &url,
+            "--evm-key",
+            DEPLOY_KEY,
+            "--json",
+        ],
+    )
+    .json();
+    let contract = deployed["contract"].as_str().expect("contract").to_owned();
+    let key_file = base.path().join("evm.key");
+    std::fs::write(&key_file, format!("{}\n", souk_evm::anvil::DEV_KEY)).expect("key");
+    let key_file = key_file.to_str().expect("utf8").to_owned();
+    // Two confirmations on a chain that mines only on demand: the anchor stays sent, not
+    // confirmed, until another block comes.
+    let evm_args = [
+        "--anchor",
+        "evm",
+        "--evm-rpc",
+        &url,
+        "--evm-key-file",
+        &key_file,
+        "--evm-contract",
+        &contract,
+        "--confirmations",
+        "2",
+    ];
+    let a = NodeProcess::start_with(&dirs[0], &[], &evm_args);
+    let b = NodeProcess::start(&dirs[1], &a.listen);
+    let file = base.path().join("weather.csv");
+    std::fs::write(&file, common::noise(3, 4096)).expect("write");
+    let published = souk(
+        &dirs[0],
+        &[
+            "publish",
+            file.to_str().expect("utf8"),
+            "--name",
+            "weather",
+            "--price",
+            "5",
+            "--json",
+        ],
+    )
+    .json();
+    let id = published["id"].as_str().expect("id").to_owned();
+    wait_until(
+        &dirs[1],
+        &["datasets", "--json"],
+        "the manifest",
+        has_dataset(&id),
+    );
+    let bought = souk(&dirs[1], &["buy", &id, "--max-price", "5", "--json"]).json();
+    assert_eq!(bought["price"], 5, "{bought}");
+    let anchored = souk(&dirs[0], &["anchor", "--now", "--json"]).json();
+    assert_eq!(anchored["size"], 1);
+    wait_until(
+        &dirs[0],
+        &["checkpoints", "--json"],
+        "the anchor sent",
+        evm_status(0, "sent"),
+    );
+
+    // Killed between sending the transaction and recording its outcome.
+    a.kill_9();
+    runtime.block_on(anvil.mine()).expect("mine");
+    let a = NodeProcess::start_with(&dirs[0], &[], &evm_args);
+    wait_until(
+        &dirs[0],
+        &["checkpoints", "--json"],
+        "the anchor confirmed",
+        evm_status(0, "confirmed"),
+    );
+    let chain = runtime
+        .block_on(souk_evm::Chain::connect(&url))
+        .expect("chain");
+    let submitter = souk_evm::parse_key(souk_evm::anvil::DEV_KEY)
+        .expect("key")
+        .address();
+    let sent = runtime
+        .block_on(chain.transactions_included(submitter))
+        .expect("nonce");
+    assert_eq!(sent, 1, "the checkpoint was anchored more than once");
+
+    // An auditor checks the sale with the bundle and the chain alone.
+    let receipts = souk(&dirs[0], &["receipts", "--json"]).json();
+    let receipt = receipts[0]["id"].as_str().expect("receipt id").to_owned();
+    let bundle = base.path().join("proof.json");
+    souk(
+        &dirs[0],
+        &["proof", &receipt, "--out", bundle.to_str().expect("utf8")],
+    );
+    let audit = base.path().join("auditor");
+    let checked = souk(
+        &audit,
+        &["verify", bundle.to_str().expect("utf8"), "--evm-rpc", &url],
+    );
+    assert!(checked.status.success(), "{}", checked.stderr);
+    assert!(
+        checked.stdout.contains("checked against the chain"),
+        "{}",
+        checked.stdout
+    );
+    let text = std::fs::read_to_string(&bundle).expect("bundle");
+    let mut json: serde_json::Value = serde_json::from_str(&text).expect("json");
+    json["anchor"]["block_number"] =
+        (json["anchor"]["block_number"].as_u64().expect("block") + 1).into();
+    std::fs::write(&bundle, json.to_string()).expect("tamper");
+    souk(
+        &audit,
+        &["verify", bundle.to_str().expect("utf8"), "--evm-rpc", &url],
+    )
+    .fails_with("does not verify on the chain");
+    drop((a, b));
+    runtime.block_on(anvil.stop()).expect("stop");
 }

@@ -235,12 +235,7 @@ impl Chain {
                 succeeded: receipt.status(),
             }));
         }
-        let mined_nonce = self
-            .provider
-            .get_transaction_count(from)
-            .latest()
-            .await
-            .map_err(rpc)?;
+        let mined_nonce = self.transactions_included(from).await?;
         if mined_nonce > tx.nonce {
             // The nonce moved on without this transaction: look once more, in case it was
             // mined between the two calls.
@@ -254,6 +249,15 @@ impl Chain {
             }
         }
         Ok(TxState::Pending)
+    }
+
+    /// How many transactions from `from` the chain has included (its next nonce).
+    pub async fn transactions_included(&self, from: Address) -> Result<u64, EvmError> {
+        self.provider
+            .get_transaction_count(from)
+            .latest()
+            .await
+            .map_err(rpc)
     }
 
     /// Deploys the contract; returns its address and the inclusion of the deployment.
