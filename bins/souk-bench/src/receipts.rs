@@ -3,7 +3,9 @@
 //! - append: leaves written to the SQLite receipt log one durable commit each, as a node does;
 //! - tree: leaf hashes appended to the Merkle tree;
 //! - prove: an inclusion proof built and verified for every leaf at the final size;
-//! - proof size: the longest audit path against 32 x ceil(log2 N) bytes.
+//! - proof size: the longest audit path against 32 x ceil(log2 N) bytes;
+//! - gas: what anchoring a checkpoint on the SoukAnchor contract costs on a local anvil chain,
+//!   for the first checkpoint of a log (fresh storage) and the ones after it.
 
 use std::time::Instant;
 
@@ -64,6 +66,7 @@ pub fn run(count: u64, quiet: bool) -> anyhow::Result<()> {
     }
     let prove_secs = started.elapsed().as_secs_f64();
 
+    let gas = tokio::runtime::Runtime::new()?.block_on(anchor_gas(ANCHORS_MEASURED))?;
     let bound = 32 * (64 - (count - 1).leading_zeros() as usize);
     let per_sec = |secs: f64| round2(count as f64 / secs.max(1e-9));
     let report = json!({
@@ -74,18 +77,65 @@ pub fn run(count: u64, quiet: bool) -> anyhow::Result<()> {
         "prove_and_verify_per_sec": per_sec(prove_secs),
         "longest_proof_bytes": longest * 32,
         "proof_bound_bytes": bound,
+        "evm_deploy_gas": gas.deploy,
+        "evm_first_anchor_gas": gas.first,
+        "evm_later_anchor_gas_max": gas.later_max,
+        "evm_later_anchor_vs_plain_transfer": round2(gas.later_max as f64 / PLAIN_TRANSFER_GAS as f64),
         "catalog_dir": scratch_root().display().to_string(),
     });
     if !quiet {
         eprintln!(
-            "{count} receipts: durable append {}/s, tree {}/s, prove+verify {}/s, proof {} <= {} bytes",
+            "{count} receipts: durable append {}/s, tree {}/s, prove+verify {}/s, proof {} <= {} bytes; \
+             evm anchor gas: first {}, later <= {}",
             report["append_durable_per_sec"],
             report["tree_append_per_sec"],
             report["prove_and_verify_per_sec"],
             longest * 32,
-            bound
+            bound,
+            gas.first,
+            gas.later_max
         );
     }
     println!("{report}");
     Ok(())
+}
+
+/// Anchors sent to measure gas.
+const ANCHORS_MEASURED: u64 = 10;
+/// Gas of a plain value transfer: the floor of any transaction.
+const PLAIN_TRANSFER_GAS: u64 = 21_000;
+/// anvil's second funded development account, which deploys the contract.
+const DEPLOY_KEY: &str = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
+struct Gas {
+    deploy: u64,
+    first: u64,
+    later_max: u64,
+}
+
+/// Deploys SoukAnchor on a fresh anvil and anchors `anchors` growing checkpoints of one log.
+async fn anchor_gas(anchors: u64) -> anyhow::Result<Gas> {
+    let anvil = souk_evm::anvil::Anvil::start(None).await?;
+    let chain = souk_evm::Chain::connect(&anvil.url()).await?;
+    let (contract, _, deployed) = chain.deploy(&souk_evm::parse_key(DEPLOY_KEY)?).await?;
+    let signer = souk_evm::parse_key(souk_evm::anvil::DEV_KEY)?;
+    let node = souk_crypto::NodeKey::from_seed([7; 32]);
+    let origin = souk_crypto::checkpoint::receipts_origin(&node.public());
+    let mut used = Vec::new();
+    for size in 1..=anchors {
+        let root = *blake3::hash(&size.to_le_bytes()).as_bytes();
+        let tx = chain
+            .sign_anchor(&signer, contract, &origin, size * 1000, root)
+            .await?;
+        chain.broadcast(&tx).await?;
+        let inclusion = chain.wait(&tx, signer.address(), 1).await?;
+        anyhow::ensure!(inclusion.succeeded, "anchor {size} reverted");
+        used.push(inclusion.gas_used);
+    }
+    anvil.stop().await?;
+    Ok(Gas {
+        deploy: deployed.gas_used,
+        first: used.first().copied().unwrap_or_default(),
+        later_max: used.iter().skip(1).copied().max().unwrap_or_default(),
+    })
 }
