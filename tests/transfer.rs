@@ -121,6 +121,56 @@ async fn a_buyer_fetches_decrypts_and_serves_onward_to_the_next_buyer() {
     );
     assert!(from_a.bytes > 0 && from_b.bytes > 0, "{bought:?}");
     assert_eq!(from_a.shards + from_b.shards, bought.shards);
+
+    // Each provider logged a receipt, countersigned by C, for exactly what it delivered.
+    for (node, from) in [(&a, from_a), (&b, from_b)] {
+        let client = node.client();
+        let logged = tokio::task::spawn_blocking(move || {
+            client.get::<Vec<souk_node::views::ReceiptView>>("/v1/receipts")
+        })
+        .await
+        .expect("join")
+        .expect("receipts");
+        let delivery = logged
+            .iter()
+            .find(|r| Some(&r.id) == from.delivery_receipt.as_ref())
+            .unwrap_or_else(|| panic!("no delivery receipt in {logged:?}"));
+        assert_eq!(delivery.kind, "delivery");
+        assert_eq!(delivery.buyer, c.daemon.peer_id);
+        assert_eq!(delivery.issuer, node.daemon.peer_id);
+        assert_eq!(delivery.amount, from.bytes);
+    }
+
+    // A claim for more than the dataset holds, or by someone else than the holder, is refused.
+    let license = souk_store::Catalog::open(&c.dir.path().join("catalog.db"))
+        .expect("catalog")
+        .license_bought(&id.parse().expect("id"), 0)
+        .expect("read")
+        .expect("C's license");
+    let claim = |bytes: u64| souk_proto::v1::NegotiationRequest {
+        message: Some(souk_proto::v1::negotiation_request::Message::Delivery(
+            souk_proto::v1::DeliveryClaim {
+                license: license.clone(),
+                bytes,
+            },
+        )),
+    };
+    let a_key: souk_types::PublicKey = a.daemon.peer_id.parse().expect("key");
+    for (claimant, bytes) in [(&c, 100 * data.len() as u64), (&b, 1)] {
+        let answer = claimant
+            .daemon
+            .net()
+            .negotiate(a_key, claim(bytes))
+            .await
+            .expect("answer");
+        assert!(
+            matches!(
+                answer.message,
+                Some(souk_proto::v1::negotiation_response::Message::Refused(_))
+            ),
+            "{answer:?}"
+        );
+    }
     for node in [a, b, c] {
         node.shutdown().await;
     }

@@ -270,14 +270,26 @@ async fn story(
         second.price
     ));
 
-    out!("6. Every sale left a receipt in Alice's log, split up the lineage and countersigned.");
-    let receipts = alice.api.receipts(None).await?;
-    ensure!(
-        receipts.len() == 2,
-        "Alice logged {} receipts, expected 2",
-        receipts.len()
+    out!(
+        "6. Every sale and every delivery left a receipt in Alice's log, countersigned by Carol; \
+         sales split up the lineage."
     );
-    for receipt in &receipts {
+    let receipts = alice.api.receipts(None).await?;
+    let (sales, deliveries): (Vec<_>, Vec<_>) = receipts.iter().partition(|r| r.kind == "sale");
+    ensure!(
+        sales.len() == 2 && deliveries.len() == 2,
+        "Alice logged {} sale and {} delivery receipts, expected 2 of each",
+        sales.len(),
+        deliveries.len()
+    );
+    for delivery in &deliveries {
+        step(&format!(
+            "delivery of {} bytes of {} to Carol",
+            delivery.amount,
+            &delivery.dataset[..16]
+        ));
+    }
+    for receipt in &sales {
         let split: u64 = receipt.split.iter().map(|p| p.amount).sum();
         ensure!(split == receipt.amount, "a split does not sum to its sale");
         step(&format!(

@@ -24,7 +24,7 @@ pub enum WireError {
     WrongSigner(&'static str),
     #[error("the request is empty")]
     Empty,
-    #[error("a countersigned receipt is not a negotiation step")]
+    #[error("a receipt (countersigned or claimed) is not a negotiation step")]
     NotNegotiation,
 }
 
@@ -199,7 +199,7 @@ pub fn decode_request(
                 Some(a.voucher),
             ))
         }
-        Message::Countersign(_) => Err(WireError::NotNegotiation),
+        Message::Countersign(_) | Message::Delivery(_) => Err(WireError::NotNegotiation),
     }
 }
 

@@ -306,7 +306,9 @@ impl Market {
         }
         match response.message {
             None => fail(session, "the seller sent an empty answer".into()),
-            Some(Message::Logged(_)) => fail(session, "the seller answered out of turn".into()),
+            Some(Message::Logged(_) | Message::DeliveryReceipt(_)) => {
+                fail(session, "the seller answered out of turn".into())
+            }
             Some(Message::Refused(reason)) => {
                 fail(session, format!("the seller refused: {reason}"))
             }

@@ -126,8 +126,16 @@ pub(crate) enum NetCommand {
     Anchor {
         reply: AnchorReply,
     },
+    /// One negotiation request to `peer`, outside a purchase.
+    Negotiate {
+        peer: PublicKey,
+        request: v1::NegotiationRequest,
+        reply: NegotiateReply,
+    },
     Shutdown,
 }
+
+type NegotiateReply = oneshot::Sender<Result<v1::NegotiationResponse, String>>;
 
 type AccessReply = oneshot::Sender<Result<Vec<SocketAddr>, String>>;
 type AnchorReply = oneshot::Sender<Result<CheckpointView, String>>;
@@ -254,6 +262,21 @@ impl NetHandle {
         .unwrap_or_else(|| Err("the node stopped".to_owned()))
     }
 
+    /// Sends one negotiation request to `peer` and returns its answer.
+    pub async fn negotiate(
+        &self,
+        peer: PublicKey,
+        request: v1::NegotiationRequest,
+    ) -> Result<v1::NegotiationResponse, String> {
+        self.ask(|reply| NetCommand::Negotiate {
+            peer,
+            request,
+            reply,
+        })
+        .await
+        .unwrap_or_else(|| Err("the network task stopped".to_owned()))
+    }
+
     /// Anchors the receipt log now, with the cosignatures of the connected peers that witness
     /// it (or joins the anchoring already under way).
     pub async fn anchor_now(&self) -> Result<CheckpointView, String> {
@@ -321,6 +344,7 @@ struct Service {
     connected: HashMap<PeerId, Multiaddr>,
     access_requests: HashMap<OutboundRequestId, (PeerId, AccessReply)>,
     anchoring: Option<(AnchorRound<OutboundRequestId, PeerId>, Vec<AnchorReply>)>,
+    negotiations: HashMap<OutboundRequestId, NegotiateReply>,
     /// Logs that showed two histories, known by evidence: never trusted again.
     distrusted: HashSet<PeerId>,
 }
@@ -363,6 +387,7 @@ pub(crate) fn spawn(
         connected: HashMap::new(),
         access_requests: HashMap::new(),
         anchoring: None,
+        negotiations: HashMap::new(),
         distrusted,
     };
     service.dial_known_peers();
@@ -532,6 +557,23 @@ impl Service {
                 self.access_requests.insert(id, (peer, reply));
             }
             NetCommand::Anchor { reply } => self.start_anchoring(Some(reply)),
+            NetCommand::Negotiate {
+                peer,
+                request,
+                reply,
+            } => match peer.to_peer_id().parse::<PeerId>() {
+                Ok(peer) => {
+                    let id = self
+                        .swarm
+                        .behaviour_mut()
+                        .negotiation
+                        .send_request(&peer, request);
+                    self.negotiations.insert(id, reply);
+                }
+                Err(_) => {
+                    let _ = reply.send(Err("the key is not a peer id".to_owned()));
+                }
+            },
             NetCommand::Shutdown => {}
         }
     }
@@ -953,12 +995,56 @@ impl Service {
             // Only ed25519 peers can buy: licenses bind an ed25519 key.
             return;
         };
-        let response = self.market.answer(&mut self.catalog, from, request);
+        let response = match request.message {
+            Some(v1::negotiation_request::Message::Delivery(claim)) => {
+                self.answer_delivery(peer, &claim)
+            }
+            message => {
+                self.market
+                    .answer(&mut self.catalog, from, v1::NegotiationRequest { message })
+            }
+        };
         let _ = self
             .swarm
             .behaviour_mut()
             .negotiation
             .send_response(channel, response);
+    }
+
+    /// A delivery receipt for a holder this node admitted, for at most the dataset's size.
+    fn answer_delivery(
+        &mut self,
+        peer: PeerId,
+        claim: &v1::DeliveryClaim,
+    ) -> v1::NegotiationResponse {
+        use v1::negotiation_response::Message;
+        let issued = self
+            .check_license(peer, &claim.license)
+            .and_then(|(holder, signed, size)| {
+                let l = &signed.license;
+                if !self
+                    .options
+                    .gate
+                    .lock()
+                    .admitted(&holder, &l.dataset, now_ms())
+                {
+                    return Err("this node never admitted that license".to_owned());
+                }
+                if claim.bytes == 0 || claim.bytes > size {
+                    return Err(format!(
+                        "a delivery of {} bytes of a {size}-byte dataset",
+                        claim.bytes
+                    ));
+                }
+                crate::receipts::delivery_receipt(self.market.key(), &signed, claim.bytes, now_ms())
+            });
+        let message = match issued {
+            Ok(receipt) => Message::DeliveryReceipt(receipt.envelope),
+            Err(e) => Message::Refused(format!("no delivery receipt: {e}")),
+        };
+        v1::NegotiationResponse {
+            message: Some(message),
+        }
     }
 
     /// Checks a license a peer presents and admits the peer's blobs endpoint (the same key) to
@@ -996,7 +1082,13 @@ impl Service {
         );
     }
 
-    fn admit(&mut self, peer: PeerId, license: &[u8]) -> Result<u64, String> {
+    /// Checks that `license` is live, held by `peer`, issued by the publisher of a dataset this
+    /// node serves; returns the holder, the license and the bytes a delivery of it can carry.
+    fn check_license(
+        &self,
+        peer: PeerId,
+        license: &[u8],
+    ) -> Result<(PublicKey, SignedLicense, u64), String> {
         let presenter = peer
             .to_string()
             .parse::<PublicKey>()
@@ -1017,6 +1109,17 @@ impl Service {
         if !self.options.gate.lock().holds(&l.dataset) {
             return Err(format!("this node does not serve dataset {}", l.dataset));
         }
+        // What a provider serves: the encrypted shards and their list (one hash per shard).
+        let manifest = &stored.signed.manifest;
+        let size = manifest
+            .ciphertext_size()
+            .saturating_add(manifest.shards.shard_count.saturating_mul(32));
+        Ok((presenter, signed, size))
+    }
+
+    fn admit(&mut self, peer: PeerId, license: &[u8]) -> Result<u64, String> {
+        let (presenter, signed, _) = self.check_license(peer, license)?;
+        let l = &signed.license;
         let fresh = self
             .catalog
             .remember_license_nonce(&l.seller, &l.nonce, &signed.id)
@@ -1241,6 +1344,8 @@ impl Service {
                             .market
                             .continue_buy(&mut self.catalog, session, response);
                         self.send_buy_step(step);
+                    } else if let Some(reply) = self.negotiations.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
                     }
                 }
             },
@@ -1251,6 +1356,8 @@ impl Service {
             }) => {
                 if let Some(session) = self.buys.remove(&request_id) {
                     self.market.abandon(session, error.to_string());
+                } else if let Some(reply) = self.negotiations.remove(&request_id) {
+                    let _ = reply.send(Err(error.to_string()));
                 }
             }
             BehaviourEvent::Access(request_response::Event::Message { peer, message, .. }) => {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use souk_crypto::SignedLicense;
+use souk_crypto::{NodeKey, SignedLicense, SignedReceipt};
 use souk_dataset::{Present, ShardArrival};
 use souk_store::blobs::{BlobStore, dataset_tag};
 use souk_transfer::{Arrivals, BlobsService, FetchRequest, Hash, Source};
@@ -16,7 +16,7 @@ use souk_types::{DatasetId, PublicKey};
 use crate::network::NetHandle;
 use crate::node::now_ms;
 use crate::views::{BuyRequest, BuyView, ProviderView, TransferView};
-use crate::{Node, NodeError, serving};
+use crate::{Node, NodeError, receipts, serving};
 
 /// How long the DHT may take to name a dataset's providers.
 const PROVIDER_LOOKUP: Duration = Duration::from_secs(3);
@@ -146,8 +146,25 @@ impl Buyer<'_> {
         };
         let (fetched, extracted) = tokio::join!(fetching, extracting);
         // A failed fetch also fails the extraction waiting on it: report the cause.
-        let (providers, fetch, fetch_ms) = fetched?;
+        let (mut providers, fetch, fetch_ms) = fetched?;
         let extracted = extracted?;
+        let holder = NodeKey::from_seed(*self.node.lock().await.key().seed());
+        let deliveries = providers
+            .iter()
+            .filter(|p| p.bytes > 0 && p.error.is_none())
+            .map(|p| self.receipt_delivery(&holder, &license, &envelope, p));
+        for (receipt, provider) in futures::future::join_all(deliveries).await.into_iter().zip(
+            providers
+                .iter_mut()
+                .filter(|p| p.bytes > 0 && p.error.is_none()),
+        ) {
+            match receipt {
+                Ok(id) => provider.delivery_receipt = Some(id),
+                Err(e) => {
+                    tracing::warn!(provider = %provider.peer_id, error = %e, "no delivery receipt")
+                }
+            }
+        }
 
         let serve_onward = !already_served && (self.serve_bought || manifest.publisher == me);
         if serve_onward
@@ -176,6 +193,39 @@ impl Buyer<'_> {
             fetch_ms,
             elapsed_ms: millis(started),
         })
+    }
+
+    /// Asks `provider` for its receipt of what it delivered, countersigns it and sends it back
+    /// to be logged; returns the receipt id.
+    async fn receipt_delivery(
+        &self,
+        holder: &NodeKey,
+        license: &SignedLicense,
+        envelope: &[u8],
+        provider: &ProviderView,
+    ) -> Result<String, String> {
+        use souk_proto::v1::{self, negotiation_response::Message};
+        let key: PublicKey = provider.peer_id.parse().map_err(|_| "not a peer key")?;
+        let claim = v1::NegotiationRequest {
+            message: Some(v1::negotiation_request::Message::Delivery(
+                v1::DeliveryClaim {
+                    license: envelope.to_vec(),
+                    bytes: provider.bytes,
+                },
+            )),
+        };
+        let receipt = match self.net.negotiate(key, claim).await?.message {
+            Some(Message::DeliveryReceipt(receipt)) => receipt,
+            other => return Err(format!("the provider answered {other:?}")),
+        };
+        let signature =
+            receipts::countersign_delivery(holder, license, key, provider.bytes, &receipt)?;
+        let id = SignedReceipt::open(&receipt).map_err(|e| e.to_string())?.id;
+        let countersigned = souk_core::wire::countersign_request(receipt, signature);
+        match self.net.negotiate(key, countersigned).await?.message {
+            Some(Message::Logged(_)) => Ok(hex::encode(id)),
+            other => Err(format!("the provider did not log the receipt: {other:?}")),
+        }
     }
 
     /// Every peer that may serve the dataset: its publisher and the providers the DHT names.
@@ -254,6 +304,7 @@ impl Buyer<'_> {
                 bytes: s.bytes,
                 shards: s.shards,
                 error: s.error.clone(),
+                delivery_receipt: None,
             })
             .collect();
         providers.extend(refused.into_iter().map(|(key, why)| ProviderView {
@@ -261,6 +312,7 @@ impl Buyer<'_> {
             bytes: 0,
             shards: 0,
             error: Some(why),
+            delivery_receipt: None,
         }));
         Ok((providers, report))
     }

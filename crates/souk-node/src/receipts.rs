@@ -8,8 +8,8 @@ use souk_crypto::merkle::leaf_hash;
 use souk_crypto::{NodeKey, SignedLicense, SignedReceipt};
 use souk_store::{Catalog, NewReceipt};
 use souk_types::{
-    Contributor, DatasetId, Lineage, MAX_LINEAGE_DEPTH, Parent, PublicKey, Receipt, SaleReceipt,
-    SplitPart,
+    Contributor, DatasetId, DeliveryReceipt, Lineage, MAX_LINEAGE_DEPTH, Parent, PublicKey,
+    Receipt, SaleReceipt, SplitPart,
 };
 
 /// Most datasets a lineage walk visits.
@@ -108,6 +108,52 @@ pub(crate) fn countersign_sale(
     signed
         .countersign(buyer)
         .ok_or_else(|| "the receipt names another buyer".to_owned())
+}
+
+/// A provider's receipt for `bytes` of `license`'s dataset delivered to its holder.
+pub(crate) fn delivery_receipt(
+    provider: &NodeKey,
+    license: &SignedLicense,
+    bytes: u64,
+    now_ms: u64,
+) -> Result<SignedReceipt, String> {
+    let l = &license.license;
+    let receipt = Receipt::Delivery(DeliveryReceipt {
+        dataset: l.dataset,
+        license_id: license.id,
+        buyer: l.buyer,
+        provider: provider.public(),
+        bytes,
+        time_ms: now_ms,
+        network_id: l.network_id.clone(),
+    });
+    SignedReceipt::issue(provider, &receipt).map_err(|e| e.to_string())
+}
+
+/// The holder's countersignature on `provider`'s receipt for the `bytes` it delivered under
+/// `license`, after checking the receipt says exactly that.
+pub(crate) fn countersign_delivery(
+    holder: &NodeKey,
+    license: &SignedLicense,
+    provider: PublicKey,
+    bytes: u64,
+    receipt: &[u8],
+) -> Result<[u8; 64], String> {
+    let signed = SignedReceipt::open(receipt).map_err(|e| e.to_string())?;
+    let Receipt::Delivery(delivery) = &signed.receipt else {
+        return Err("the provider sent a receipt that is not for a delivery".to_owned());
+    };
+    let matches = delivery.license_id == license.id
+        && delivery.dataset == license.license.dataset
+        && delivery.provider == provider
+        && delivery.bytes == bytes
+        && delivery.network_id == license.license.network_id;
+    if !matches {
+        return Err("the provider's receipt does not describe this delivery".to_owned());
+    }
+    signed
+        .countersign(holder)
+        .ok_or_else(|| "the receipt names another holder".to_owned())
 }
 
 /// Appends a receipt this node issued, countersigned by `from`, to its receipt log; returns

@@ -227,6 +227,9 @@ pub struct ProviderView {
     pub shards: u64,
     /// Why it was refused or dropped, if it was.
     pub error: Option<String>,
+    /// The provider's receipt for this delivery, countersigned and in its log.
+    #[serde(default)]
+    pub delivery_receipt: Option<String>,
 }
 
 /// A completed `souk buy`.

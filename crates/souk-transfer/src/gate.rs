@@ -62,6 +62,14 @@ impl Grants {
         });
     }
 
+    /// Whether `reader` holds a live grant for `dataset`.
+    pub fn admitted(&self, reader: &PublicKey, dataset: &DatasetId, now_ms: u64) -> bool {
+        self.admitted
+            .get(reader)
+            .and_then(|datasets| datasets.get(dataset))
+            .is_some_and(|until| *until > now_ms)
+    }
+
     /// Whether `reader` may open a connection at all: it holds a live grant.
     pub fn may_connect(&self, reader: &PublicKey, now_ms: u64) -> bool {
         self.admitted
