@@ -155,7 +155,7 @@ async fn a_buyer_fetches_decrypts_and_serves_onward_to_the_next_buyer() {
             },
         )),
     };
-    let a_key: souk_types::PublicKey = a.daemon.peer_id.parse().expect("key");
+    let a_key: PublicKey = a.daemon.peer_id.parse().expect("key");
     for (claimant, bytes) in [(&c, 100 * data.len() as u64), (&b, 1)] {
         let answer = claimant
             .daemon
