@@ -4,8 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v npm >/dev/null 2>&1; then
-    echo "npm is missing: install Node.js and npm (Debian: apt-get install nodejs npm)" >&2
-    exit 1
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        echo "npm is missing; installing Node.js and npm from Debian" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    else
+        echo "npm is missing: install Node.js and npm (Debian: apt-get install nodejs npm)" >&2
+        exit 1
+    fi
 fi
 stamp=.tools/installed.lock
 if [ -f "$stamp" ] && cmp -s "$stamp" scripts/tools/package-lock.json \

@@ -189,9 +189,10 @@ pub async fn receipts(dir: &Path, dataset: Option<&str>, json: bool) -> anyhow::
     }
     for r in &list {
         out!(
-            "#{:<5} {:<8} {}  {} {}  buyer {}",
+            "#{:<5} {:<8} receipt {}\n         dataset {}  {} {}  buyer {}",
             r.index,
             r.kind,
+            r.id,
             r.dataset,
             r.amount,
             r.currency.as_deref().unwrap_or("bytes"),
