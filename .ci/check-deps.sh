@@ -3,7 +3,7 @@
 # simulator run the same code. Fails if one of them gains such a dependency, even indirectly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pure_crates=(${PURE_CRATES:-souk-types souk-proto souk-crypto souk-core})
+pure_crates=(${PURE_CRATES:-souk-types souk-proto souk-crypto souk-core souk-sim-market})
 forbidden='^(tokio|libp2p[a-z0-9_-]*|iroh[a-z0-9_-]*|rusqlite|libsqlite3-sys) '
 status=0
 for crate in "${pure_crates[@]}"; do

@@ -14,6 +14,7 @@ mod anchoring;
 mod commands;
 mod demo;
 mod progress;
+mod sim;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -135,6 +136,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Simulate a market or a network.
+    #[command(subcommand)]
+    Sim(sim::SimCommand),
     /// Run Souk's main flow end to end on temporary nodes, telling the story as it goes.
     Demo {
         /// Keep the demo's data directories in this folder instead of a temporary one.
@@ -252,5 +256,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             commands::extract(&data_dir()?, &id, &out, json).await
         }
         Command::Demo { keep } => demo::run(keep).await,
+        Command::Sim(sim::SimCommand::Market(args)) => {
+            tokio::task::spawn_blocking(move || sim::market(args)).await?
+        }
     }
 }

@@ -1,0 +1,121 @@
+//! `souk sim`: the simulators, their reports and plots.
+
+mod plots;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// The economic simulation: many agents and attackers trading through the node's own
+    /// negotiation, split and receipt-log code, with and without Souk's defences.
+    Market(MarketArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MarketArgs {
+    /// A scenario file (TOML); the defaults without one.
+    scenario: Option<PathBuf>,
+    #[arg(long, value_name = "N")]
+    agents: Option<u64>,
+    #[arg(long, value_name = "N")]
+    purchases: Option<u64>,
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// Where report.json and the plots go (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+/// Largest scenario file read.
+const MAX_SCENARIO_BYTES: u64 = 1 << 20;
+
+pub(crate) fn read_scenario<T: serde::de::DeserializeOwned + Default>(
+    path: Option<&Path>,
+) -> anyhow::Result<T> {
+    let Some(path) = path else {
+        return Ok(T::default());
+    };
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    anyhow::ensure!(
+        size <= MAX_SCENARIO_BYTES,
+        "{} is too large to be a scenario",
+        path.display()
+    );
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))
+}
+
+pub fn market(args: MarketArgs) -> anyhow::Result<()> {
+    let mut scenario: souk_sim_market::Scenario = read_scenario(args.scenario.as_deref())?;
+    if let Some(agents) = args.agents {
+        scenario.agents = agents;
+    }
+    if let Some(purchases) = args.purchases {
+        scenario.purchases = purchases;
+    }
+    if let Some(seed) = args.seed {
+        scenario.seed = seed;
+    }
+    scenario
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid scenario: {e}"))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let started = Instant::now();
+    let report = souk_sim_market::run(&scenario).map_err(anyhow::Error::msg)?;
+    let elapsed = started.elapsed();
+    let json = serde_json::to_string_pretty(&report)?;
+    let report_path = args.out.join("report.json");
+    std::fs::write(&report_path, format!("{json}\n"))
+        .with_context(|| format!("writing {}", report_path.display()))?;
+    plots::lorenz(&args.out.join("lorenz.png"), &report)?;
+    plots::roi(&args.out.join("roi.png"), &report)?;
+
+    let base = &report.baseline;
+    out!(
+        "market: {} agents, {} purchases, seed {}: {} sales in the baseline, {:.1}% of revenue \
+         to contributors, Gini of earnings {:.3} against {:.3} of true contribution",
+        scenario.agents,
+        scenario.purchases,
+        scenario.seed,
+        base.sales,
+        100.0 * base.contributor_income as f64 / (base.buyers_paid.max(1)) as f64,
+        base.gini_earnings,
+        base.gini_contribution
+    );
+    out!(
+        "{:<18} {:<9} {:>12} {:>12} {:>16}",
+        "strategy",
+        "defences",
+        "attacker ROI",
+        "honest loss",
+        "to contributors"
+    );
+    for s in &report.strategies {
+        out!(
+            "{:<18} {:<9} {:>12.3} {:>11.2}% {:>15.1}%",
+            serde_json::to_value(s.strategy)?
+                .as_str()
+                .unwrap_or_default(),
+            if s.defended { "on" } else { "off" },
+            s.attacker_roi,
+            100.0 * s.honest_loss,
+            100.0 * s.revenue_to_contributors
+        );
+    }
+    out!(
+        "{} runs of {} purchases in {:.1} s; report and plots in {}",
+        1 + report.strategies.len(),
+        scenario.purchases,
+        elapsed.as_secs_f64(),
+        args.out.display()
+    );
+    Ok(())
+}

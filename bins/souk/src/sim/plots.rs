@@ -1,0 +1,186 @@
+//! PNG plots of simulation reports (plotters, with an embedded DejaVu font so they render the
+//! same on any machine).
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+const FONT: &str = "sans-serif";
+
+fn font() -> anyhow::Result<()> {
+    static REGISTER: Once = Once::new();
+    let mut result = Ok(());
+    REGISTER.call_once(|| {
+        result = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular())
+            .map_err(|_| anyhow::anyhow!("the embedded font cannot be read"));
+    });
+    result
+}
+
+fn plot_error(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("cannot draw the plot: {e}")
+}
+
+/// Lorenz curves of honest contributors' true contribution and of their earnings.
+pub fn lorenz(path: &Path, report: &souk_sim_market::Report) -> anyhow::Result<()> {
+    font()?;
+    let root = BitMapBackend::new(path, (800, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_error)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Lorenz curves of honest contributors", (FONT, 26))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0f64..1f64, 0f64..1f64)
+        .map_err(plot_error)?;
+    chart
+        .configure_mesh()
+        .x_desc("share of contributors, poorest first")
+        .y_desc("share of the total")
+        .label_style((FONT, 15))
+        .draw()
+        .map_err(plot_error)?;
+    let curve = |values: &[f64]| {
+        let n = values.len() as f64;
+        std::iter::once((0.0, 0.0))
+            .chain(
+                values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| ((i as f64 + 1.0) / n, *v)),
+            )
+            .collect::<Vec<_>>()
+    };
+    let lines = [
+        (
+            vec![(0.0, 0.0), (1.0, 1.0)],
+            BLACK.mix(0.4),
+            "equal shares".to_owned(),
+        ),
+        (
+            curve(&report.lorenz_contribution),
+            BLUE.mix(1.0),
+            format!(
+                "true contribution (Gini {:.2})",
+                report.baseline.gini_contribution
+            ),
+        ),
+        (
+            curve(&report.lorenz_earnings),
+            RED.mix(1.0),
+            format!("earnings (Gini {:.2})", report.baseline.gini_earnings),
+        ),
+    ];
+    for (points, color, label) in lines {
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(plot_error)?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 15))
+        .background_style(WHITE)
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(plot_error)?;
+    root.present().map_err(plot_error)?;
+    Ok(())
+}
+
+/// Attacker return by strategy, without and with Souk's defences.
+pub fn roi(path: &Path, report: &souk_sim_market::Report) -> anyhow::Result<()> {
+    font()?;
+    let strategies = souk_sim_market::Strategy::ALL;
+    // A log scale: returns run from nothing (shown at the floor) to hundreds.
+    let floor = 0.01;
+    let top = report
+        .strategies
+        .iter()
+        .map(|s| s.attacker_roi)
+        .fold(2.0f64, f64::max)
+        * 2.0;
+    let root = BitMapBackend::new(path, (900, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_error)?;
+    let names: Vec<String> = strategies
+        .iter()
+        .map(|s| {
+            serde_json::to_value(s)
+                .ok()
+                .and_then(|v| v.as_str().map(|n| n.replace('_', " ")))
+                .unwrap_or_default()
+        })
+        .collect();
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Attacker return by strategy (1 = no better than honest)",
+            (FONT, 24),
+        )
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0f64..strategies.len() as f64, (floor..top).log_scale())
+        .map_err(plot_error)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(strategies.len() * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            if (x - x.floor() - 0.5).abs() < 0.01 && i < names.len() {
+                names[i].clone()
+            } else {
+                String::new()
+            }
+        })
+        .y_desc("attacker return (log scale)")
+        .label_style((FONT, 14))
+        .draw()
+        .map_err(plot_error)?;
+    for (defended, color, offset) in [(false, RED, 0.1), (true, GREEN, 0.5)] {
+        let bars = report
+            .strategies
+            .iter()
+            .filter(|s| s.defended == defended)
+            .filter_map(|s| {
+                let i = strategies.iter().position(|x| *x == s.strategy)? as f64;
+                Some(Rectangle::new(
+                    [
+                        (i + offset, 0.0),
+                        (i + offset + 0.38, s.attacker_roi.min(top)),
+                    ],
+                    color.mix(0.8).filled(),
+                ))
+            });
+        chart
+            .draw_series(bars)
+            .map_err(plot_error)?
+            .label(if defended {
+                "defences on"
+            } else {
+                "defences off"
+            })
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled()));
+    }
+    chart
+        .draw_series(LineSeries::new(
+            vec![(0.0, 1.0), (strategies.len() as f64, 1.0)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(plot_error)?;
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 15))
+        .background_style(WHITE)
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_error)?;
+    root.present().map_err(plot_error)?;
+    Ok(())
+}
