@@ -259,5 +259,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sim(sim::SimCommand::Market(args)) => {
             tokio::task::spawn_blocking(move || sim::market(args)).await?
         }
+        Command::Sim(sim::SimCommand::Net(args)) => sim::net(args).await,
     }
 }

@@ -51,6 +51,44 @@ fn the_market_simulation_writes_the_same_report_twice_and_its_plots() {
 }
 
 #[test]
+fn ten_real_nodes_propagate_heal_buy_and_anchor() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let out = base.path().join("net");
+    let done = souk(
+        base.path(),
+        &[
+            "sim",
+            "net",
+            &scenario("net-smoke.toml"),
+            "--out",
+            out.to_str().expect("utf8"),
+        ],
+    );
+    assert!(done.status.success(), "{}", done.stderr);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).expect("report"))
+            .expect("json");
+    assert_eq!(report["nodes"], 10);
+    assert_eq!(report["coverage"], 1.0, "{report}");
+    // Every node of the other half and every restarted node caught up.
+    assert_eq!(report["partition_catch_up_ms"]["count"], 5, "{report}");
+    assert_eq!(report["churn_catch_up_ms"]["count"], 2, "{report}");
+    let purchases = report["purchases"].as_array().expect("purchases");
+    assert_eq!(purchases.len(), 2);
+    assert!(
+        purchases
+            .iter()
+            .all(|p| p["fetched_bytes"].as_u64() > Some(512 * 1024))
+    );
+    // Two sales and their deliveries, anchored with the cosignatures of the publisher's peers.
+    assert!(report["receipts_anchored"].as_u64() >= Some(4), "{report}");
+    assert!(report["cosignatures"].as_u64() >= Some(1), "{report}");
+    for plot in ["propagation.png", "throughput.png", "memory.png"] {
+        assert!(is_png(&out.join(plot)), "{plot}");
+    }
+}
+
+#[test]
 fn a_bad_scenario_is_refused_with_a_clear_error() {
     let base = tempfile::tempdir().expect("tempdir");
     let bad = base.path().join("bad.toml");

@@ -62,6 +62,9 @@ pub struct NetConfig {
     /// Requests (sync, negotiation, access) one peer may make per ten seconds before it is
     /// refused and struck.
     pub requests_per_window: u32,
+    /// Whether this node relays the gossip it accepts. Only simulations of free riders turn
+    /// it off.
+    pub forward_gossip: bool,
 }
 
 impl Default for NetConfig {
@@ -77,6 +80,7 @@ impl Default for NetConfig {
             witness_timeout: Duration::from_secs(5),
             idle_connection_timeout: Duration::from_secs(120),
             requests_per_window: 120,
+            forward_gossip: true,
         }
     }
 }

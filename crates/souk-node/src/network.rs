@@ -132,6 +132,7 @@ pub(crate) enum NetCommand {
         request: v1::NegotiationRequest,
         reply: NegotiateReply,
     },
+    Dial(Multiaddr),
     Shutdown,
 }
 
@@ -260,6 +261,11 @@ impl NetHandle {
         })
         .await
         .unwrap_or_else(|| Err("the node stopped".to_owned()))
+    }
+
+    /// Dials `addr` (with its `/p2p/` peer id), as a bootstrap address would be.
+    pub async fn dial(&self, addr: Multiaddr) {
+        let _ = self.commands.send(NetCommand::Dial(addr)).await;
     }
 
     /// Sends one negotiation request to `peer` and returns its answer.
@@ -557,6 +563,17 @@ impl Service {
                 self.access_requests.insert(id, (peer, reply));
             }
             NetCommand::Anchor { reply } => self.start_anchoring(Some(reply)),
+            NetCommand::Dial(addr) => {
+                if let Some(peer) = peer_of(&addr) {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer, addr.clone());
+                }
+                if let Err(e) = self.swarm.dial(addr) {
+                    tracing::warn!(error = %e, "cannot dial");
+                }
+            }
             NetCommand::Negotiate {
                 peer,
                 request,
@@ -915,6 +932,13 @@ impl Service {
             self.on_checkpoint_gossip(source, &message.data)
         } else {
             self.on_manifest_gossip(source, &message.data)
+        };
+        // A free rider keeps what it accepted but relays nothing (simulations switch this on).
+        let acceptance = match acceptance {
+            MessageAcceptance::Accept if !self.options.net.forward_gossip => {
+                MessageAcceptance::Ignore
+            }
+            other => other,
         };
         self.swarm
             .behaviour_mut()

@@ -184,3 +184,148 @@ pub fn roi(path: &Path, report: &souk_sim_market::Report) -> anyhow::Result<()> 
     root.present().map_err(plot_error)?;
     Ok(())
 }
+
+/// One line of a chart.
+struct Series {
+    label: String,
+    color: RGBColor,
+    points: Vec<(f64, f64)>,
+}
+
+/// Draws `series` as lines on a chart titled `title`.
+fn lines(
+    path: &Path,
+    title: &str,
+    axes: (&str, &str),
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    series: Vec<Series>,
+) -> anyhow::Result<()> {
+    font()?;
+    let root = BitMapBackend::new(path, (800, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_error)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FONT, 24))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x, y)
+        .map_err(plot_error)?;
+    chart
+        .configure_mesh()
+        .x_desc(axes.0)
+        .y_desc(axes.1)
+        .label_style((FONT, 15))
+        .draw()
+        .map_err(plot_error)?;
+    for Series {
+        label,
+        color,
+        points,
+    } in series
+    {
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(plot_error)?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 15))
+        .background_style(WHITE)
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(plot_error)?;
+    root.present().map_err(plot_error)?;
+    Ok(())
+}
+
+const PALETTE: [RGBColor; 6] = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
+
+/// The share of nodes holding a manifest against time since it was announced.
+pub fn propagation(path: &Path, report: &souk_sim_net::NetReport) -> anyhow::Result<()> {
+    let mut times = report.propagation_all_ms.clone();
+    times.sort_by(f64::total_cmp);
+    let n = times.len().max(1) as f64;
+    let points: Vec<(f64, f64)> = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (*t, (i + 1) as f64 / n))
+        .collect();
+    let max = times.last().copied().unwrap_or(1.0).max(1.0) * 1.05;
+    lines(
+        path,
+        &format!("Manifest propagation, {} nodes", report.nodes),
+        (
+            "milliseconds since the announcement",
+            "share of nodes holding it",
+        ),
+        0.0..max,
+        0.0..1.05,
+        vec![Series {
+            label: "nodes reached".to_owned(),
+            color: BLUE,
+            points,
+        }],
+    )
+}
+
+/// Each buyer's fetch throughput over time.
+pub fn throughput(path: &Path, report: &souk_sim_net::NetReport) -> anyhow::Result<()> {
+    let mut series = Vec::new();
+    let (mut max_t, mut max_rate) = (1.0f64, 1.0f64);
+    for (k, p) in report.purchases.iter().enumerate() {
+        let points: Vec<(f64, f64)> = p
+            .progress
+            .windows(2)
+            .map(|w| {
+                let dt = (w[1].0.saturating_sub(w[0].0)).max(1) as f64 / 1000.0;
+                let rate = w[1].1.saturating_sub(w[0].1) as f64 / (1 << 20) as f64 / dt;
+                (w[1].0 as f64, rate)
+            })
+            .collect();
+        for (t, r) in &points {
+            max_t = max_t.max(*t);
+            max_rate = max_rate.max(*r);
+        }
+        series.push(Series {
+            label: format!("buyer node {}", p.node),
+            color: PALETTE[k % PALETTE.len()],
+            points,
+        });
+    }
+    lines(
+        path,
+        "Fetch throughput per buyer",
+        ("milliseconds since the purchases began", "MiB/s"),
+        0.0..max_t * 1.05,
+        0.0..max_rate * 1.1,
+        series,
+    )
+}
+
+/// Process memory as nodes were started.
+pub fn memory(path: &Path, report: &souk_sim_net::NetReport) -> anyhow::Result<()> {
+    let points: Vec<(f64, f64)> = report
+        .memory_mib_by_nodes
+        .iter()
+        .map(|(n, mib)| (*n as f64, *mib / (*n).max(1) as f64))
+        .collect();
+    let max = points.iter().map(|p| p.1).fold(1.0f64, f64::max) * 1.2;
+    lines(
+        path,
+        "Memory per node as the network grows",
+        ("nodes running", "MiB of process memory per node"),
+        0.0..report.nodes as f64 * 1.05,
+        0.0..max,
+        vec![Series {
+            label: "resident memory / nodes".to_owned(),
+            color: RED,
+            points,
+        }],
+    )
+}
