@@ -21,6 +21,8 @@ pub use scenario::NetScenario;
 
 /// How long any one phase may wait for the network.
 const PHASE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the purchases may take together (a large network on two cores is slow).
+const PURCHASE_TIMEOUT: Duration = Duration::from_secs(300);
 /// How often buyers' transfers are sampled.
 const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 
@@ -232,9 +234,26 @@ async fn publish(
     Ok(published.id)
 }
 
-/// Runs `scenario` with its temporary directories under `work`.
+/// Stops every node at once (a node's stop waits on its endpoint's tasks).
+async fn shut_down(nodes: Vec<SimNode>) {
+    futures::future::join_all(nodes.into_iter().map(|node| node.daemon.shutdown())).await;
+}
+
+/// Runs `scenario` with its temporary directories under `work`; every node is stopped before
+/// it returns, whatever the outcome.
 pub async fn run(scenario: &NetScenario, work: &Path) -> anyhow::Result<NetReport> {
     scenario.validate().map_err(anyhow::Error::msg)?;
+    let mut nodes = Vec::with_capacity(scenario.nodes);
+    let report = play(scenario, work, &mut nodes).await;
+    shut_down(nodes).await;
+    report
+}
+
+async fn play(
+    scenario: &NetScenario,
+    work: &Path,
+    nodes: &mut Vec<SimNode>,
+) -> anyhow::Result<NetReport> {
     let started = Instant::now();
     let cpu_before = process::cpu_seconds();
     let rss_before = process::rss_mib();
@@ -242,7 +261,6 @@ pub async fn run(scenario: &NetScenario, work: &Path) -> anyhow::Result<NetRepor
     let heartbeat = Duration::from_millis(scenario.heartbeat_ms);
     let free_riders = scenario.free_riders();
     let half = if scenario.partition { n.div_ceil(2) } else { n };
-    let mut nodes: Vec<SimNode> = Vec::with_capacity(n);
     let mut memory = Vec::new();
     for i in 0..n {
         // Each half is its own network until the partition heals: node i joins through up to
@@ -265,7 +283,7 @@ pub async fn run(scenario: &NetScenario, work: &Path) -> anyhow::Result<NetRepor
     }
     // Gossip meshes first, then a few heartbeats for them to settle.
     let mesh_deadline = Instant::now() + PHASE_TIMEOUT;
-    for node in &nodes {
+    for node in nodes.iter() {
         while !node.daemon.net().peers().await.iter().any(|p| p.in_mesh) {
             anyhow::ensure!(Instant::now() < mesh_deadline, "gossip meshes did not form");
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -327,11 +345,13 @@ pub async fn run(scenario: &NetScenario, work: &Path) -> anyhow::Result<NetRepor
     if !churned.is_empty() {
         // Taken out from the highest index down, put back from the lowest up: indices hold.
         let mut down = Vec::new();
+        let mut stopping = Vec::new();
         for i in &churned {
             let node = nodes.remove(*i);
             down.push((*i, node.dir.clone(), node.net.clone()));
-            node.daemon.shutdown().await;
+            stopping.push(node);
         }
+        shut_down(stopping).await;
         let second = publish(
             nodes[publisher].client(),
             &base,
@@ -394,7 +414,7 @@ pub async fn run(scenario: &NetScenario, work: &Path) -> anyhow::Result<NetRepor
             }
         }
         anyhow::ensure!(
-            buys_started.elapsed() < PHASE_TIMEOUT,
+            buys_started.elapsed() < PURCHASE_TIMEOUT,
             "the purchases did not finish"
         );
         tokio::time::sleep(SAMPLE_EVERY).await;
@@ -430,16 +450,13 @@ pub async fn run(scenario: &NetScenario, work: &Path) -> anyhow::Result<NetRepor
         .len();
 
     let mut counters = souk_node::network::GossipCounters::default();
-    for node in &nodes {
+    for node in nodes.iter() {
         let c = node.daemon.net().gossip_counters().await;
         counters.received += c.received;
         counters.unique += c.unique;
     }
     let cpu = process::cpu_seconds() - cpu_before;
     let rss = process::rss_mib() - rss_before;
-    for node in nodes {
-        node.daemon.shutdown().await;
-    }
     let negotiation: Vec<f64> = purchases.iter().map(|p| p.negotiation_ms as f64).collect();
     Ok(NetReport {
         scenario: scenario.clone(),
