@@ -961,7 +961,9 @@ impl Service {
                     MessageAcceptance::Ignore
                 }
                 None => match self.store_manifest(&signed, ManifestSource::Gossip, source) {
-                    Ok(_) => MessageAcceptance::Accept,
+                    Ok(true) => MessageAcceptance::Accept,
+                    // Known already: valid, but relaying it again would only re-flood it.
+                    Ok(false) => MessageAcceptance::Ignore,
                     Err(e) => {
                         tracing::error!(error = %e, "cannot store a manifest");
                         MessageAcceptance::Ignore
@@ -1256,9 +1258,17 @@ impl Service {
                         );
                         return;
                     }
-                    if let Err(e) = self.store_manifest(&signed, ManifestSource::Sync, peer) {
-                        tracing::error!(error = %e, "cannot store a manifest");
-                        return;
+                    match self.store_manifest(&signed, ManifestSource::Sync, peer) {
+                        // New here, so perhaps to this side of the network too (a healed
+                        // partition, a restarted node): pass it on by gossip.
+                        Ok(true) if self.options.net.forward_gossip => {
+                            self.publish(envelope.clone())
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot store a manifest");
+                            return;
+                        }
                     }
                 }
             }

@@ -64,12 +64,34 @@ fn ratio(a: f64, b: f64) -> f64 {
 /// Plays the baseline and every strategy of `scenario`.
 pub fn run(scenario: &Scenario) -> Result<Report, String> {
     scenario.validate()?;
-    let baseline = simulate(scenario, None, false);
-    let baseline_defended = simulate(scenario, None, true);
+    // Runs are independent: play them on every core, then read them in a fixed order.
+    let plays: Vec<(Option<Strategy>, bool)> = [None]
+        .into_iter()
+        .chain(Strategy::ALL.map(Some))
+        .flat_map(|s| [(s, false), (s, true)])
+        .collect();
+    let mut outcomes: Vec<Outcome> = std::thread::scope(|scope| {
+        let handles: Vec<_> = plays
+            .iter()
+            .map(|(strategy, defended)| {
+                scope.spawn(move || simulate(scenario, *strategy, *defended))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| "a simulation run failed".to_owned()))
+            .collect::<Result<Vec<Outcome>, String>>()
+    })?
+    .into_iter()
+    .rev()
+    .collect();
+    let mut next = || outcomes.pop().ok_or_else(|| "a run is missing".to_owned());
+    let baseline = next()?;
+    let baseline_defended = next()?;
     let mut strategies = Vec::new();
     for strategy in Strategy::ALL {
         for defended in [false, true] {
-            let outcome = simulate(scenario, Some(strategy), defended);
+            let outcome = next()?;
             let baseline = if defended {
                 &baseline_defended
             } else {

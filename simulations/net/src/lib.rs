@@ -21,6 +21,8 @@ pub use scenario::NetScenario;
 
 /// How long any one phase may wait for the network.
 const PHASE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The publisher's connection limit.
+const UNBOUNDED_CONNECTIONS: u32 = 4096;
 /// How long the purchases may take together (a large network on two cores is slow).
 const PURCHASE_TIMEOUT: Duration = Duration::from_secs(300);
 /// How often buyers' transfers are sampled.
@@ -66,8 +68,8 @@ fn round(x: f64) -> f64 {
 pub struct Purchase {
     pub node: usize,
     pub price: u64,
-    /// Negotiation and access, before the first byte.
-    pub negotiation_ms: u64,
+    /// Everything before the fetch: provider lookup in the DHT, negotiation, payment, access.
+    pub setup_ms: u64,
     pub fetch_ms: u64,
     pub fetched_bytes: u64,
     pub mib_per_s: f64,
@@ -97,7 +99,7 @@ pub struct NetReport {
     /// while it was down.
     pub churn_catch_up_ms: Spread,
     pub purchases: Vec<Purchase>,
-    pub negotiation_ms: Spread,
+    pub purchase_setup_ms: Spread,
     pub receipts_anchored: u64,
     pub cosignatures: usize,
     /// Process memory as nodes started: (nodes, MiB).
@@ -125,13 +127,19 @@ impl SimNode {
     }
 }
 
-async fn start(dir: &Path, bootstrap: Vec<String>, net: NetConfig) -> anyhow::Result<SimNode> {
+async fn start(
+    dir: &Path,
+    bootstrap: Vec<String>,
+    net: NetConfig,
+    max_connections: u32,
+) -> anyhow::Result<SimNode> {
     if !dir.join("node.key").exists() {
         souk_node::data_dir::init(dir)?;
     }
     let config = Config {
         network: NetworkConfig {
             listen: vec!["/ip4/127.0.0.1/tcp/0".to_owned()],
+            max_connections,
             ..NetworkConfig::loopback(&bootstrap)
         },
         ..Config::default()
@@ -276,7 +284,15 @@ async fn play(
             forward_gossip: !free_riders.contains(&i),
             ..NetConfig::default()
         };
-        nodes.push(start(&work.join(format!("node-{i}")), bootstrap, net).await?);
+        let dir = work.join(format!("node-{i}"));
+        // The publisher takes every buyer, and the two ends of the healing dial must have room
+        // for it: only they are not bounded.
+        let limit = if i == 0 || i == half {
+            UNBOUNDED_CONNECTIONS
+        } else {
+            scenario.max_connections
+        };
+        nodes.push(start(&dir, bootstrap, net, limit).await?);
         if (i + 1) % (n / 10).max(1) == 0 || i + 1 == n {
             memory.push((i + 1, round(process::rss_mib() - rss_before)));
         }
@@ -365,7 +381,7 @@ async fn play(
         let mut returned = Vec::new();
         for (i, dir, net) in down.into_iter().rev() {
             // No bootstrap: a restarted node redials the peers it knew.
-            returned.push(start(&dir, Vec::new(), net).await?);
+            returned.push(start(&dir, Vec::new(), net, scenario.max_connections).await?);
             indices.push(i);
         }
         churn_catch_up = arrivals(&mut returned, &second, restarted)
@@ -425,11 +441,11 @@ async fn play(
     {
         let bought = task.await??;
         samples.push((finished.unwrap_or(done_ms), bought.fetched_bytes));
-        let negotiation_ms = bought.elapsed_ms.saturating_sub(bought.fetch_ms);
+        let setup_ms = bought.elapsed_ms.saturating_sub(bought.fetch_ms);
         purchases.push(Purchase {
             node: *b,
             price: bought.price,
-            negotiation_ms,
+            setup_ms,
             fetch_ms: bought.fetch_ms,
             fetched_bytes: bought.fetched_bytes,
             mib_per_s: round(
@@ -457,7 +473,7 @@ async fn play(
     }
     let cpu = process::cpu_seconds() - cpu_before;
     let rss = process::rss_mib() - rss_before;
-    let negotiation: Vec<f64> = purchases.iter().map(|p| p.negotiation_ms as f64).collect();
+    let setup: Vec<f64> = purchases.iter().map(|p| p.setup_ms as f64).collect();
     Ok(NetReport {
         scenario: scenario.clone(),
         nodes: n,
@@ -480,7 +496,7 @@ async fn play(
         ),
         partition_catch_up_ms: Spread::of(&partition_catch_up),
         churn_catch_up_ms: Spread::of(&churn_catch_up),
-        negotiation_ms: Spread::of(&negotiation),
+        purchase_setup_ms: Spread::of(&setup),
         purchases,
         receipts_anchored: anchored.size,
         cosignatures,

@@ -20,6 +20,8 @@ pub struct NetScenario {
     pub price: u64,
     pub buyers: usize,
     pub buyer_budget: u64,
+    /// Connections each node keeps at most: bounds the file descriptors of a large run.
+    pub max_connections: u32,
 }
 
 impl Default for NetScenario {
@@ -36,6 +38,7 @@ impl Default for NetScenario {
             price: 50,
             buyers: 2,
             buyer_budget: 100,
+            max_connections: 256,
         }
     }
 }
@@ -59,6 +62,9 @@ impl NetScenario {
         }
         if self.dataset_kib == 0 || self.dataset_kib > 1 << 20 {
             return Err("dataset_kib must be between 1 and 1048576".to_owned());
+        }
+        if !(8..=1024).contains(&self.max_connections) {
+            return Err("max_connections must be between 8 and 1024".to_owned());
         }
         if self.price > self.buyer_budget {
             return Err("buyer_budget must cover the price".to_owned());

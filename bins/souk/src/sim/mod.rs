@@ -81,11 +81,11 @@ pub async fn net(args: NetArgs) -> anyhow::Result<()> {
     );
     for b in &report.purchases {
         out!(
-            "buyer node {}: paid {}, negotiation {} ms, fetched {} bytes from {} provider(s) at \
-             {} MiB/s",
+            "buyer node {}: paid {}, {} ms to find providers, negotiate, pay and get access, \
+             then {} bytes from {} provider(s) at {} MiB/s",
             b.node,
             b.price,
-            b.negotiation_ms,
+            b.setup_ms,
             b.fetched_bytes,
             b.providers,
             b.mib_per_s
@@ -201,7 +201,7 @@ pub fn market(args: MarketArgs) -> anyhow::Result<()> {
     }
     out!(
         "{} runs of {} purchases in {:.1} s; report and plots in {}",
-        1 + report.strategies.len(),
+        2 + report.strategies.len(),
         scenario.purchases,
         elapsed.as_secs_f64(),
         args.out.display()
