@@ -99,7 +99,7 @@ pub(crate) fn witness(
     request: &v1::AddCheckpoint,
     now_ms: u64,
 ) -> Result<WitnessOutcome, NodeError> {
-    let (checkpoint, _) = match open_note(&request.checkpoint) {
+    let (checkpoint, log) = match open_note(&request.checkpoint) {
         Ok(opened) => opened,
         Err(e) => return Ok(refused(e).into()),
     };
@@ -127,7 +127,7 @@ pub(crate) fn witness(
             .unwrap_or_default();
         let evidence = Evidence {
             origin: checkpoint.origin.clone(),
-            log: origin_peer(&checkpoint.origin).unwrap_or_else(|| me.public()),
+            log,
             first,
             second: request.checkpoint.clone(),
         };

@@ -257,6 +257,8 @@ struct Run<'a> {
     /// Per buyer: the first seller it bought from, and whether it bought from another since.
     history: Vec<(u32, bool)>,
     leaked: Vec<(u32, u32)>,
+    /// The datasets wash traders own, when wash trading is on.
+    washed: Vec<u32>,
     log: MerkleTree,
     outcome: Outcome,
 }
@@ -318,16 +320,10 @@ impl Run<'_> {
 
     /// A wash trader buys one of its own datasets from a throwaway key, to look popular.
     fn wash(&mut self, purchase: u64, draw: &mut Rng) {
-        let washers: Vec<u32> = (0..self.population.datasets.len() as u32)
-            .filter(|d| {
-                let curator = self.population.datasets[*d as usize].curator;
-                self.attacks(curator, Strategy::WashTrading)
-            })
-            .collect();
-        if washers.is_empty() {
+        if self.washed.is_empty() {
             return;
         }
-        let d = washers[draw.below(washers.len() as u64) as usize];
+        let d = self.washed[draw.below(self.washed.len() as u64) as usize];
         let price = self.population.datasets[d as usize].list_price;
         let throwaway = key(u32::MAX - (purchase % 1024) as u32, true);
         self.receipt(purchase, d, throwaway, price);
@@ -397,6 +393,7 @@ pub fn simulate(scenario: &Scenario, strategy: Option<Strategy>, defended: bool)
         popularity: Popularity::new(datasets + duplicate_room(scenario), datasets),
         history: vec![(u32::MAX, false); buyers],
         leaked: vec![(0, 0); datasets + duplicate_room(scenario)],
+        washed: Vec::new(),
         log: MerkleTree::new(),
         population,
         strategy,
@@ -422,6 +419,12 @@ pub fn simulate(scenario: &Scenario, strategy: Option<Strategy>, defended: bool)
             attacker: AttackerBooks::default(),
         },
     };
+    run.washed = (0..datasets as u32)
+        .filter(|d| {
+            let curator = run.population.datasets[*d as usize].curator;
+            run.attacks(curator, Strategy::WashTrading)
+        })
+        .collect();
     let mut draw = rng.fork(2);
     let vpq = scenario.value_per_quality;
     for purchase in 0..scenario.purchases {

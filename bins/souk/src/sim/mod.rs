@@ -31,6 +31,19 @@ pub struct NetArgs {
     out: PathBuf,
 }
 
+/// Checks a scenario and makes its output folder.
+fn prepare(checked: Result<(), String>, out: &Path) -> anyhow::Result<()> {
+    checked.map_err(|e| anyhow::anyhow!("invalid scenario: {e}"))?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))
+}
+
+fn write_report(out: &Path, report: &impl serde::Serialize) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(report)?;
+    let path = out.join("report.json");
+    std::fs::write(&path, format!("{json}\n"))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 pub async fn net(args: NetArgs) -> anyhow::Result<()> {
     let mut scenario: souk_sim_net::NetScenario = read_scenario(args.scenario.as_deref())?;
     if let Some(nodes) = args.nodes {
@@ -39,17 +52,10 @@ pub async fn net(args: NetArgs) -> anyhow::Result<()> {
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
-    scenario
-        .validate()
-        .map_err(|e| anyhow::anyhow!("invalid scenario: {e}"))?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    prepare(scenario.validate(), &args.out)?;
     let work = tempfile::tempdir()?;
     let report = souk_sim_net::run(&scenario, work.path()).await?;
-    let json = serde_json::to_string_pretty(&report)?;
-    let report_path = args.out.join("report.json");
-    std::fs::write(&report_path, format!("{json}\n"))
-        .with_context(|| format!("writing {}", report_path.display()))?;
+    write_report(&args.out, &report)?;
     plots::propagation(&args.out.join("propagation.png"), &report)?;
     plots::throughput(&args.out.join("throughput.png"), &report)?;
     plots::memory(&args.out.join("memory.png"), &report)?;
@@ -152,18 +158,11 @@ pub fn market(args: MarketArgs) -> anyhow::Result<()> {
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
-    scenario
-        .validate()
-        .map_err(|e| anyhow::anyhow!("invalid scenario: {e}"))?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    prepare(scenario.validate(), &args.out)?;
     let started = Instant::now();
     let report = souk_sim_market::run(&scenario).map_err(anyhow::Error::msg)?;
     let elapsed = started.elapsed();
-    let json = serde_json::to_string_pretty(&report)?;
-    let report_path = args.out.join("report.json");
-    std::fs::write(&report_path, format!("{json}\n"))
-        .with_context(|| format!("writing {}", report_path.display()))?;
+    write_report(&args.out, &report)?;
     plots::lorenz(&args.out.join("lorenz.png"), &report)?;
     plots::roi(&args.out.join("roi.png"), &report)?;
 

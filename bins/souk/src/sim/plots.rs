@@ -25,23 +25,6 @@ fn plot_error(e: impl std::fmt::Display) -> anyhow::Error {
 
 /// Lorenz curves of honest contributors' true contribution and of their earnings.
 pub fn lorenz(path: &Path, report: &souk_sim_market::Report) -> anyhow::Result<()> {
-    font()?;
-    let root = BitMapBackend::new(path, (800, 600)).into_drawing_area();
-    root.fill(&WHITE).map_err(plot_error)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("Lorenz curves of honest contributors", (FONT, 26))
-        .margin(16)
-        .x_label_area_size(44)
-        .y_label_area_size(56)
-        .build_cartesian_2d(0f64..1f64, 0f64..1f64)
-        .map_err(plot_error)?;
-    chart
-        .configure_mesh()
-        .x_desc("share of contributors, poorest first")
-        .y_desc("share of the total")
-        .label_style((FONT, 15))
-        .draw()
-        .map_err(plot_error)?;
     let curve = |values: &[f64]| {
         let n = values.len() as f64;
         std::iter::once((0.0, 0.0))
@@ -53,45 +36,33 @@ pub fn lorenz(path: &Path, report: &souk_sim_market::Report) -> anyhow::Result<(
             )
             .collect::<Vec<_>>()
     };
-    let lines = [
-        (
-            vec![(0.0, 0.0), (1.0, 1.0)],
-            BLACK.mix(0.4),
-            "equal shares".to_owned(),
-        ),
-        (
-            curve(&report.lorenz_contribution),
-            BLUE.mix(1.0),
-            format!(
-                "true contribution (Gini {:.2})",
-                report.baseline.gini_contribution
-            ),
-        ),
-        (
-            curve(&report.lorenz_earnings),
-            RED.mix(1.0),
-            format!("earnings (Gini {:.2})", report.baseline.gini_earnings),
-        ),
-    ];
-    for (points, color, label) in lines {
-        chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))
-            .map_err(plot_error)?
-            .label(label)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(2))
-            });
-    }
-    chart
-        .configure_series_labels()
-        .label_font((FONT, 15))
-        .background_style(WHITE)
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()
-        .map_err(plot_error)?;
-    root.present().map_err(plot_error)?;
-    Ok(())
+    lines(
+        path,
+        "Lorenz curves of honest contributors",
+        ("share of contributors, poorest first", "share of the total"),
+        (0.0..1.0, 0.0..1.0),
+        SeriesLabelPosition::UpperLeft,
+        vec![
+            Series {
+                label: "equal shares".to_owned(),
+                color: RGBColor(150, 150, 150),
+                points: vec![(0.0, 0.0), (1.0, 1.0)],
+            },
+            Series {
+                label: format!(
+                    "true contribution (Gini {:.2})",
+                    report.baseline.gini_contribution
+                ),
+                color: BLUE,
+                points: curve(&report.lorenz_contribution),
+            },
+            Series {
+                label: format!("earnings (Gini {:.2})", report.baseline.gini_earnings),
+                color: RED,
+                points: curve(&report.lorenz_earnings),
+            },
+        ],
+    )
 }
 
 /// Attacker return by strategy, without and with Souk's defences.
@@ -197,8 +168,8 @@ fn lines(
     path: &Path,
     title: &str,
     axes: (&str, &str),
-    x: std::ops::Range<f64>,
-    y: std::ops::Range<f64>,
+    (x, y): (std::ops::Range<f64>, std::ops::Range<f64>),
+    legend: SeriesLabelPosition,
     series: Vec<Series>,
 ) -> anyhow::Result<()> {
     font()?;
@@ -237,7 +208,7 @@ fn lines(
         .label_font((FONT, 15))
         .background_style(WHITE)
         .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
+        .position(legend)
         .draw()
         .map_err(plot_error)?;
     root.present().map_err(plot_error)?;
@@ -264,8 +235,8 @@ pub fn propagation(path: &Path, report: &souk_sim_net::NetReport) -> anyhow::Res
             "milliseconds since the announcement",
             "share of nodes holding it",
         ),
-        0.0..max,
-        0.0..1.05,
+        (0.0..max, 0.0..1.05),
+        SeriesLabelPosition::LowerRight,
         vec![Series {
             label: "nodes reached".to_owned(),
             color: BLUE,
@@ -302,8 +273,8 @@ pub fn throughput(path: &Path, report: &souk_sim_net::NetReport) -> anyhow::Resu
         path,
         "Fetch throughput per buyer",
         ("milliseconds since the purchases began", "MiB/s"),
-        0.0..max_t * 1.05,
-        0.0..max_rate * 1.1,
+        (0.0..max_t * 1.05, 0.0..max_rate * 1.1),
+        SeriesLabelPosition::UpperLeft,
         series,
     )
 }
@@ -320,8 +291,8 @@ pub fn memory(path: &Path, report: &souk_sim_net::NetReport) -> anyhow::Result<(
         path,
         "Memory per node as the network grows",
         ("nodes running", "MiB of process memory per node"),
-        0.0..report.nodes as f64 * 1.05,
-        0.0..max,
+        (0.0..report.nodes as f64 * 1.05, 0.0..max),
+        SeriesLabelPosition::LowerRight,
         vec![Series {
             label: "resident memory / nodes".to_owned(),
             color: RED,
