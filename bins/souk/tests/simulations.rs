@@ -50,8 +50,9 @@ fn the_market_simulation_writes_the_same_report_twice_and_its_plots() {
     );
 }
 
-#[test]
-fn ten_real_nodes_propagate_heal_buy_and_anchor() {
+/// Plays a network scenario of `nodes` nodes, 2 churned and 2 buyers, `light` of them light,
+/// and checks what every run must show.
+fn plays_net_scenario(name: &str, nodes: u64, light: u64) {
     let base = tempfile::tempdir().expect("tempdir");
     let out = base.path().join("net");
     let done = souk(
@@ -59,7 +60,7 @@ fn ten_real_nodes_propagate_heal_buy_and_anchor() {
         &[
             "sim",
             "net",
-            &scenario("net-smoke.toml"),
+            &scenario(name),
             "--out",
             out.to_str().expect("utf8"),
         ],
@@ -68,10 +69,15 @@ fn ten_real_nodes_propagate_heal_buy_and_anchor() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).expect("report"))
             .expect("json");
-    assert_eq!(report["nodes"], 10);
+    assert_eq!(report["nodes"], nodes);
+    assert_eq!(report["light_nodes"], light);
     assert_eq!(report["coverage"], 1.0, "{report}");
     // Every node of the other half and every restarted node caught up.
-    assert_eq!(report["partition_catch_up_ms"]["count"], 5, "{report}");
+    assert_eq!(
+        report["partition_catch_up_ms"]["count"],
+        nodes / 2,
+        "{report}"
+    );
     assert_eq!(report["churn_catch_up_ms"]["count"], 2, "{report}");
     let purchases = report["purchases"].as_array().expect("purchases");
     assert_eq!(purchases.len(), 2);
@@ -86,6 +92,18 @@ fn ten_real_nodes_propagate_heal_buy_and_anchor() {
     for plot in ["propagation.png", "throughput.png", "memory.png"] {
         assert!(is_png(&out.join(plot)), "{plot}");
     }
+}
+
+#[test]
+fn ten_real_nodes_propagate_heal_buy_and_anchor() {
+    plays_net_scenario("net-smoke.toml", 10, 0);
+}
+
+/// Light nodes on the memory transport: a restarted one comes back on its old port, and the
+/// buyers find the publisher through the DHT that only whole nodes serve.
+#[test]
+fn forty_nodes_mostly_light_propagate_heal_buy_and_anchor() {
+    plays_net_scenario("net-light-smoke.toml", 40, 37);
 }
 
 #[test]

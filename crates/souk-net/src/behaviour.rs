@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use libp2p::core::transport::{MemoryTransport, OptionalTransport};
+use libp2p::core::{Transport, upgrade};
 use libp2p::gossipsub::{
     self, IdentTopic, MessageAuthenticity, PeerScoreParams, PeerScoreThresholds, TopicScoreParams,
     ValidationMode,
@@ -20,7 +22,8 @@ use crate::codec::{
 /// Gossipsub topic of manifest announcements.
 pub const MANIFEST_TOPIC: &str = "souk/manifests/1";
 
-const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/souk/kad/1.0.0");
+/// Kademlia under Souk's own protocol name, so Souk's DHT never mixes with another network's.
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/souk/kad/1.0.0");
 const IDENTIFY_PROTOCOL: &str = "/souk/id/1.0.0";
 
 /// Gossipsub topic of anchored receipt-log checkpoints and equivocation evidence.
@@ -48,6 +51,10 @@ pub enum NetError {
 #[derive(Debug, Clone)]
 pub struct NetConfig {
     pub max_established_total: u32,
+    /// Connections a node keeps once idle: above it, the least recently useful peers outside
+    /// the gossip meshes are let go. Gossipsub holds a stream open to every peer it meets,
+    /// so without this every peer a DHT query touched would stay connected for good.
+    pub target_peers: usize,
     pub max_established_per_peer: u32,
     pub max_pending_incoming: u32,
     pub gossip_heartbeat: Duration,
@@ -65,12 +72,19 @@ pub struct NetConfig {
     /// Whether this node relays the gossip it accepts. Only simulations of free riders turn
     /// it off.
     pub forward_gossip: bool,
+    /// Whether the node also speaks libp2p's in-process memory transport (`/memory/N`
+    /// addresses): a simulation of a thousand nodes in one process spends no sockets on it.
+    pub memory_transport: bool,
+    /// Whether the node answers DHT queries and holds provider records (Kademlia server
+    /// mode). A light node only asks.
+    pub dht_server: bool,
 }
 
 impl Default for NetConfig {
     fn default() -> Self {
         Self {
             max_established_total: 256,
+            target_peers: 32,
             max_established_per_peer: 2,
             max_pending_incoming: 64,
             gossip_heartbeat: Duration::from_secs(1),
@@ -81,6 +95,8 @@ impl Default for NetConfig {
             idle_connection_timeout: Duration::from_secs(120),
             requests_per_window: 120,
             forward_gossip: true,
+            memory_transport: false,
+            dht_server: true,
         }
     }
 }
@@ -179,7 +195,11 @@ impl Behaviour {
             kad::store::MemoryStore::new(peer_id),
             kad::Config::new(KAD_PROTOCOL),
         );
-        kad.set_mode(Some(kad::Mode::Server));
+        kad.set_mode(Some(if config.dht_server {
+            kad::Mode::Server
+        } else {
+            kad::Mode::Client
+        }));
 
         let limits = connection_limits::ConnectionLimits::default()
             .with_max_established(Some(config.max_established_total))
@@ -226,8 +246,8 @@ impl Behaviour {
     }
 }
 
-/// A swarm on TCP and QUIC under the node's ed25519 key (its 32-byte secret seed), recording
-/// gossipsub's counters in `metrics`.
+/// A swarm on TCP and QUIC (and the memory transport if `config` asks for it) under the node's
+/// ed25519 key (its 32-byte secret seed), recording gossipsub's counters in `metrics`.
 pub fn build_swarm(
     seed: [u8; 32],
     config: &NetConfig,
@@ -238,6 +258,7 @@ pub fn build_swarm(
         .map_err(|e| NetError::Key(e.to_string()))?;
     let behaviour = Behaviour::new(&keypair, config, metrics)?;
     let idle = config.idle_connection_timeout;
+    let in_memory = config.memory_transport;
     Ok(SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -247,6 +268,20 @@ pub fn build_swarm(
         )
         .map_err(|e| NetError::Transport(e.to_string()))?
         .with_quic()
+        .with_other_transport(|key| {
+            let memory = if in_memory {
+                OptionalTransport::some(MemoryTransport::default())
+            } else {
+                OptionalTransport::none()
+            };
+            let noise = noise::Config::new(key)
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })?;
+            Ok(memory
+                .upgrade(upgrade::Version::V1)
+                .authenticate(noise)
+                .multiplex(yamux::Config::default()))
+        })
+        .map_err(|e| NetError::Transport(e.to_string()))?
         .with_behaviour(|_| behaviour)
         .map_err(|e| NetError::Transport(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(idle))

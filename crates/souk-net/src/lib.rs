@@ -13,8 +13,8 @@ mod behaviour;
 mod codec;
 
 pub use behaviour::{
-    Behaviour, BehaviourEvent, CHECKPOINT_TOPIC, MANIFEST_TOPIC, NetConfig, NetError, build_swarm,
-    checkpoint_topic, manifest_topic,
+    Behaviour, BehaviourEvent, CHECKPOINT_TOPIC, KAD_PROTOCOL, MANIFEST_TOPIC, NetConfig, NetError,
+    build_swarm, checkpoint_topic, manifest_topic,
 };
 pub use codec::{
     ACCESS_PROTOCOL, AccessCodec, MAX_CONSISTENCY_HASHES, MAX_SYNC_PAGE, NEGOTIATION_PROTOCOL,

@@ -23,6 +23,7 @@ use crate::network::{self, NetEvent, NetHandle, NetworkOptions};
 use crate::purchase::Transfers;
 use crate::serving;
 use crate::{Node, NodeError};
+use souk_crypto::NodeKey;
 use souk_crypto::checkpoint::receipts_origin;
 use souk_transfer::{BlobsService, Gate};
 
@@ -107,54 +108,6 @@ pub async fn start_observed(
     .map_err(|e| NodeError::Invalid(e.to_string()))?;
     let served = serving::serve_held(&node, &gate, network.serve_bought).await?;
     tracing::info!(datasets = served, addrs = ?blobs.addrs(), "serving blobs");
-    let listen = parse_addrs(&network.listen)?;
-    let bootstrap = parse_addrs(&network.bootstrap)?;
-    let api_listen: SocketAddr = network
-        .api_listen
-        .parse()
-        .map_err(|_| NodeError::Invalid(format!("{:?} is not an IP:port", network.api_listen)))?;
-    let mut net = net;
-    net.max_established_total = network.max_connections;
-    let mut metrics = souk_net::MetricsRegistry::default();
-    let mut swarm = souk_net::build_swarm(*node.key().seed(), &net, &mut metrics)
-        .map_err(|e| NodeError::Invalid(e.to_string()))?;
-    let peer_id = swarm.local_peer_id().to_string();
-
-    // Listen first and wait for the real addresses, so callers (and `souk id`) can use them.
-    let mut pending = Vec::new();
-    for addr in &listen {
-        let id = swarm
-            .listen_on(addr.clone())
-            .map_err(|e| NodeError::Invalid(format!("cannot listen on {addr}: {e}")))?;
-        pending.push(id);
-    }
-    let mut listen_addrs = Vec::new();
-    let waited = tokio::time::timeout(LISTEN_TIMEOUT, async {
-        use futures::StreamExt;
-        while !pending.is_empty() {
-            match swarm.select_next_some().await {
-                SwarmEvent::NewListenAddr {
-                    listener_id,
-                    address,
-                } => {
-                    pending.retain(|id| *id != listener_id);
-                    listen_addrs.push(format!("{address}/p2p/{peer_id}"));
-                }
-                SwarmEvent::ListenerClosed { listener_id, .. }
-                | SwarmEvent::ListenerError { listener_id, .. } => {
-                    pending.retain(|id| *id != listener_id);
-                }
-                _ => {}
-            }
-        }
-    })
-    .await;
-    if waited.is_err() || listen_addrs.is_empty() {
-        return Err(NodeError::Invalid(
-            "the node could not listen on any address; check --listen".to_owned(),
-        ));
-    }
-
     let anchored = Arc::new(Notify::new());
     let evm_task = match config.anchor.backend {
         AnchorBackend::Local => None,
@@ -169,23 +122,28 @@ pub async fn start_observed(
             Some(tokio::spawn(anchoring.run(anchored.clone())))
         }
     };
-    let catalog = Catalog::open_for_network(&root.join(CATALOG_FILE))?;
-    let options = NetworkOptions {
-        listen: Vec::new(),
-        bootstrap,
-        announce_interval: Duration::from_secs(network.announce_interval_secs),
-        sync_interval: Duration::from_secs(network.sync_interval_secs),
+    let NetworkStarted {
+        handle,
+        task: net_task,
+        peer_id,
+        listen_addrs,
+    } = start_network(
+        root,
+        node.key(),
+        config,
         net,
-        gate,
-        blobs_addrs: blobs.addrs(),
-        anchor: config.anchor.clone(),
+        events,
+        ServedBlobs {
+            gate,
+            addrs: blobs.addrs(),
+        },
         anchored,
-    };
-    let market = Market::new(
-        souk_crypto::NodeKey::from_seed(*node.key().seed()),
-        network.network_id.clone(),
-    );
-    let (handle, net_task) = network::spawn(swarm, metrics, catalog, options, market, events)?;
+    )
+    .await?;
+    let api_listen: SocketAddr = network
+        .api_listen
+        .parse()
+        .map_err(|_| NodeError::Invalid(format!("{:?} is not an IP:port", network.api_listen)))?;
 
     let token = load_or_create_token(root)?;
     let listener = tokio::net::TcpListener::bind(api_listen)
@@ -234,6 +192,99 @@ pub async fn start_observed(
         net_task,
         evm_task,
         root: root.to_owned(),
+    })
+}
+
+/// Who may read this node's blobs, and where its blobs endpoint listens.
+pub(crate) struct ServedBlobs {
+    pub gate: Gate,
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// A network task that runs, and where it listens.
+pub(crate) struct NetworkStarted {
+    pub handle: NetHandle,
+    pub task: tokio::task::JoinHandle<()>,
+    pub peer_id: String,
+    pub listen_addrs: Vec<String>,
+}
+
+/// Builds the swarm under `key`, listens where `config.network` says and waits for the real
+/// addresses (so callers and `souk id` can use them), then spawns the network task on the
+/// node's catalog.
+pub(crate) async fn start_network(
+    root: &Path,
+    key: &NodeKey,
+    config: &Config,
+    net: NetConfig,
+    events: broadcast::Sender<NetEvent>,
+    blobs: ServedBlobs,
+    anchored: Arc<Notify>,
+) -> Result<NetworkStarted, NodeError> {
+    let network = &config.network;
+    let listen = parse_addrs(&network.listen)?;
+    let bootstrap = parse_addrs(&network.bootstrap)?;
+    let mut net = net;
+    net.max_established_total = network.max_connections;
+    let mut metrics = souk_net::MetricsRegistry::default();
+    let mut swarm = souk_net::build_swarm(*key.seed(), &net, &mut metrics)
+        .map_err(|e| NodeError::Invalid(e.to_string()))?;
+    let peer_id = swarm.local_peer_id().to_string();
+
+    let mut pending = Vec::new();
+    for addr in &listen {
+        let id = swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NodeError::Invalid(format!("cannot listen on {addr}: {e}")))?;
+        pending.push(id);
+    }
+    let listeners = pending.clone();
+    let mut listen_addrs = Vec::new();
+    let waited = tokio::time::timeout(LISTEN_TIMEOUT, async {
+        use futures::StreamExt;
+        while !pending.is_empty() {
+            match swarm.select_next_some().await {
+                SwarmEvent::NewListenAddr {
+                    listener_id,
+                    address,
+                } => {
+                    pending.retain(|id| *id != listener_id);
+                    listen_addrs.push(format!("{address}/p2p/{peer_id}"));
+                }
+                SwarmEvent::ListenerClosed { listener_id, .. }
+                | SwarmEvent::ListenerError { listener_id, .. } => {
+                    pending.retain(|id| *id != listener_id);
+                }
+                _ => {}
+            }
+        }
+    })
+    .await;
+    if waited.is_err() || listen_addrs.is_empty() {
+        return Err(NodeError::Invalid(
+            "the node could not listen on any address; check --listen".to_owned(),
+        ));
+    }
+
+    let catalog = Catalog::open_for_network(&root.join(CATALOG_FILE))?;
+    let options = NetworkOptions {
+        listeners,
+        bootstrap,
+        announce_interval: Duration::from_secs(network.announce_interval_secs),
+        sync_interval: Duration::from_secs(network.sync_interval_secs),
+        net,
+        gate: blobs.gate,
+        blobs_addrs: blobs.addrs,
+        anchor: config.anchor.clone(),
+        anchored,
+    };
+    let market = Market::new(NodeKey::from_seed(*key.seed()), network.network_id.clone());
+    let (handle, task) = network::spawn(swarm, metrics, catalog, options, market, events)?;
+    Ok(NetworkStarted {
+        handle,
+        task,
+        peer_id,
+        listen_addrs,
     })
 }
 

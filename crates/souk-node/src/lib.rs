@@ -6,7 +6,8 @@
 //! node on the network: the [`network`] task (gossip, catch-up sync, provider records, license
 //! negotiation and blobs access), the iroh-blobs endpoint that serves shards to license holders
 //! (`souk-transfer`), and the control API; [`Backend`] lets a command run through that API when a node runs, or directly on
-//! the data directory when none does.
+//! the data directory when none does. A [`light::LightNode`] runs the network task alone, for
+//! simulations of many nodes in one process.
 
 mod api;
 mod backend;
@@ -16,6 +17,7 @@ pub mod daemon;
 pub mod data_dir;
 mod error;
 pub mod evm_anchoring;
+pub mod light;
 pub mod market;
 pub mod network;
 mod node;

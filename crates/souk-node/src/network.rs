@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use souk_crypto::{SignedLicense, SignedManifest};
+use souk_net::libp2p::core::transport::ListenerId;
 use souk_net::libp2p::gossipsub::{self, MessageAcceptance};
 use souk_net::libp2p::kad::{self, GetProvidersOk, QueryId, QueryResult};
 use souk_net::libp2p::request_response::{self, OutboundRequestId};
@@ -310,7 +311,9 @@ impl NetHandle {
 /// Network settings of a running node.
 #[derive(Debug, Clone)]
 pub struct NetworkOptions {
-    pub listen: Vec<Multiaddr>,
+    /// The swarm's open listeners, closed when the task stops (a memory-transport port is
+    /// only freed that way, and a restarted node must find its port free).
+    pub listeners: Vec<ListenerId>,
     pub bootstrap: Vec<Multiaddr>,
     pub announce_interval: Duration,
     pub sync_interval: Duration,
@@ -332,6 +335,8 @@ const DISCONNECT_SCORE: f64 = -200.0;
 /// The window of `NetConfig::requests_per_window`.
 const REQUEST_WINDOW: Duration = Duration::from_secs(10);
 const PEERS_REMEMBERED: usize = 64;
+/// A peer connected or asked this recently is not let go: longer than a request may take.
+const PRUNE_GRACE: Duration = Duration::from_secs(30);
 
 struct Service {
     swarm: Swarm<Behaviour>,
@@ -347,7 +352,10 @@ struct Service {
     market: Market,
     buys: HashMap<OutboundRequestId, BuySession>,
     provider_queries: HashMap<QueryId, (HashSet<PeerId>, oneshot::Sender<Vec<String>>)>,
-    connected: HashMap<PeerId, Multiaddr>,
+    /// Each connected peer: the address it was reached at and when.
+    connected: HashMap<PeerId, (Multiaddr, Instant)>,
+    /// When a request last went to or came from each connected peer.
+    last_request: HashMap<PeerId, Instant>,
     access_requests: HashMap<OutboundRequestId, (PeerId, AccessReply)>,
     anchoring: Option<(AnchorRound<OutboundRequestId, PeerId>, Vec<AnchorReply>)>,
     negotiations: HashMap<OutboundRequestId, NegotiateReply>,
@@ -357,18 +365,13 @@ struct Service {
 
 /// Starts the network task on `swarm`, which must use this node's key.
 pub(crate) fn spawn(
-    mut swarm: Swarm<Behaviour>,
+    swarm: Swarm<Behaviour>,
     metrics: souk_net::MetricsRegistry,
     catalog: Catalog,
     options: NetworkOptions,
     market: Market,
     events: broadcast::Sender<NetEvent>,
 ) -> Result<(NetHandle, tokio::task::JoinHandle<()>), NodeError> {
-    for addr in &options.listen {
-        swarm
-            .listen_on(addr.clone())
-            .map_err(|e| NodeError::Invalid(format!("cannot listen on {addr}: {e}")))?;
-    }
     let (commands, receiver) = mpsc::channel(256);
     let distrusted = catalog
         .equivocating_origins()?
@@ -391,6 +394,7 @@ pub(crate) fn spawn(
         buys: HashMap::new(),
         provider_queries: HashMap::new(),
         connected: HashMap::new(),
+        last_request: HashMap::new(),
         access_requests: HashMap::new(),
         anchoring: None,
         negotiations: HashMap::new(),
@@ -399,6 +403,25 @@ pub(crate) fn spawn(
     service.dial_known_peers();
     let task = tokio::spawn(async move { service.run(receiver).await });
     Ok((NetHandle { commands, events }, task))
+}
+
+/// The peer of a request-response exchange.
+fn request_peer(event: &BehaviourEvent) -> Option<PeerId> {
+    fn of<Req, Resp>(event: &request_response::Event<Req, Resp>) -> PeerId {
+        match event {
+            request_response::Event::Message { peer, .. }
+            | request_response::Event::OutboundFailure { peer, .. }
+            | request_response::Event::InboundFailure { peer, .. }
+            | request_response::Event::ResponseSent { peer, .. } => *peer,
+        }
+    }
+    match event {
+        BehaviourEvent::Sync(e) => Some(of(e)),
+        BehaviourEvent::Negotiation(e) => Some(of(e)),
+        BehaviourEvent::Access(e) => Some(of(e)),
+        BehaviourEvent::Witness(e) => Some(of(e)),
+        _ => None,
+    }
 }
 
 fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
@@ -471,6 +494,9 @@ impl Service {
                 _ = anchor.tick() => self.anchor_if_due(),
             }
         }
+        for listener in std::mem::take(&mut self.options.listeners) {
+            self.swarm.remove_listener(listener);
+        }
         tracing::debug!("network task stopped");
     }
 
@@ -503,7 +529,7 @@ impl Service {
                 let peers = self
                     .connected
                     .iter()
-                    .map(|(peer, addr)| PeerInfo {
+                    .map(|(peer, (addr, _))| PeerInfo {
                         peer_id: peer.to_string(),
                         addrs: vec![addr.to_string()],
                         gossip_score: gossip.peer_score(peer),
@@ -560,6 +586,7 @@ impl Service {
                     .behaviour_mut()
                     .access
                     .send_request(&peer, v1::AccessRequest { license });
+                self.note_request(peer);
                 self.access_requests.insert(id, (peer, reply));
             }
             NetCommand::Anchor { reply } => self.start_anchoring(Some(reply)),
@@ -585,6 +612,7 @@ impl Service {
                         .behaviour_mut()
                         .negotiation
                         .send_request(&peer, request);
+                    self.note_request(peer);
                     self.negotiations.insert(id, reply);
                 }
                 Err(_) => {
@@ -643,6 +671,7 @@ impl Service {
                 .behaviour_mut()
                 .witness
                 .send_request(&peer, request);
+            self.note_request(peer);
             round.asked(id, peer);
         }
         self.anchoring = Some((round, reply.into_iter().collect()));
@@ -707,6 +736,7 @@ impl Service {
                 .behaviour_mut()
                 .witness
                 .send_request(&peer, request);
+            // The answer that led here counts as use of `peer`: no note needed.
             round.asked(id, peer);
         }
         self.finish_anchoring_if_complete();
@@ -885,6 +915,45 @@ impl Service {
             .copied()
             .collect();
         for peer in convicted {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+        self.prune_excess_peers();
+    }
+
+    fn note_request(&mut self, peer: PeerId) {
+        if self.connected.contains_key(&peer) {
+            self.last_request.insert(peer, Instant::now());
+        }
+    }
+
+    /// Lets go of connections beyond `target_peers`, least recently useful first; never a
+    /// gossip mesh peer, a peer being synced with, nor one connected or asked within
+    /// `PRUNE_GRACE`.
+    fn prune_excess_peers(&mut self) {
+        let excess = self
+            .connected
+            .len()
+            .saturating_sub(self.options.net.target_peers);
+        if excess == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let mesh: HashSet<&PeerId> = self.swarm.behaviour().gossipsub.all_mesh_peers().collect();
+        let mut idle: Vec<(Instant, PeerId)> = self
+            .connected
+            .iter()
+            .filter(|(peer, _)| !mesh.contains(peer) && !self.syncing.contains(peer))
+            .map(|(peer, (_, since))| {
+                let used = self
+                    .last_request
+                    .get(peer)
+                    .map_or(*since, |t| *t.max(since));
+                (used, *peer)
+            })
+            .filter(|(used, _)| now.duration_since(*used) >= PRUNE_GRACE)
+            .collect();
+        idle.sort_unstable();
+        for (_, peer) in idle.into_iter().take(excess) {
             let _ = self.swarm.disconnect_peer_id(peer);
         }
     }
@@ -1163,7 +1232,7 @@ impl Service {
     /// The provider's blobs addresses from its grant; an unspecified IP stands for the one
     /// this node reached it at.
     fn blobs_addrs_of(&self, peer: &PeerId, granted: &v1::AccessGranted) -> Vec<SocketAddr> {
-        let reached = self.connected.get(peer).and_then(|addr| {
+        let reached = self.connected.get(peer).and_then(|(addr, _)| {
             addr.iter().find_map(|p| match p {
                 Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
                 Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
@@ -1199,6 +1268,7 @@ impl Service {
             .behaviour_mut()
             .negotiation
             .send_request(&peer, request);
+        self.note_request(peer);
         self.buys.insert(id, session);
     }
 
@@ -1300,8 +1370,10 @@ impl Service {
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                     return;
                 }
-                self.connected
-                    .insert(peer_id, endpoint.get_remote_address().clone());
+                self.connected.insert(
+                    peer_id,
+                    (endpoint.get_remote_address().clone(), Instant::now()),
+                );
                 if endpoint.is_dialer() {
                     let addr = endpoint.get_remote_address().to_string();
                     let _ = self
@@ -1320,11 +1392,17 @@ impl Service {
                 // bounded by the connection limit (gossipsub keeps its own decaying scores).
                 self.syncing.remove(&peer_id);
                 self.connected.remove(&peer_id);
+                self.last_request.remove(&peer_id);
                 self.request_budget.remove(&peer_id);
                 self.strikes.remove(&peer_id);
                 self.emit(NetEvent::PeerDisconnected(peer_id));
             }
-            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
+            SwarmEvent::Behaviour(event) => {
+                if let Some(peer) = request_peer(&event) {
+                    self.note_request(peer);
+                }
+                self.on_behaviour_event(event)
+            }
             _ => {}
         }
     }
@@ -1342,8 +1420,11 @@ impl Service {
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 let addrs: Vec<String> =
                     info.listen_addrs.iter().map(ToString::to_string).collect();
-                for addr in info.listen_addrs {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                // Only DHT servers belong in the routing table: a light node cannot answer.
+                if info.protocols.contains(&souk_net::KAD_PROTOCOL) {
+                    for addr in info.listen_addrs {
+                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                    }
                 }
                 let _ = self
                     .catalog

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde::Serialize;
 use souk_node::client::ApiClient;
-use souk_node::network::{ManifestSource, NetEvent};
+use souk_node::light::LightNode;
+use souk_node::network::{ManifestSource, NetEvent, NetHandle};
 use souk_node::views::{BuyRequest, BuyView, PublishView, TransferView};
 use souk_node::{Config, Daemon, DatasetSpec, NetConfig, NetworkConfig};
 use tokio::sync::broadcast;
@@ -83,6 +84,8 @@ pub struct NetReport {
     pub scenario: NetScenario,
     pub nodes: usize,
     pub free_riders: usize,
+    /// Nodes that ran light: gossip and catalog on the memory transport, no shard store.
+    pub light_nodes: usize,
     /// Manifest propagation from the publisher's announcement to each node's catalog, in the
     /// connected half of the network.
     pub propagation_ms: Spread,
@@ -105,52 +108,100 @@ pub struct NetReport {
     /// Process memory as nodes started: (nodes, MiB).
     pub memory_mib_by_nodes: Vec<(usize, f64)>,
     pub memory_per_node_mib: f64,
+    /// Mean connections each node held once the meshes formed.
+    pub connections_per_node: f64,
     pub cpu_seconds: f64,
     pub cpu_seconds_per_node: f64,
     pub elapsed_s: f64,
 }
 
+/// A whole node (shard store, blobs endpoint, control API) or a light one (gossip and
+/// catalog only).
+enum Runner {
+    Full(Daemon),
+    Light(LightNode),
+}
+
 struct SimNode {
     dir: PathBuf,
-    daemon: Daemon,
+    runner: Runner,
     events: broadcast::Receiver<NetEvent>,
     net: NetConfig,
 }
 
 impl SimNode {
-    fn client(&self) -> ApiClient {
-        ApiClient::new(self.daemon.api_addr, self.daemon.token().to_owned())
+    /// The control API of a whole node.
+    fn client(&self) -> anyhow::Result<ApiClient> {
+        match &self.runner {
+            Runner::Full(daemon) => Ok(ApiClient::new(daemon.api_addr, daemon.token().to_owned())),
+            Runner::Light(_) => anyhow::bail!("{} runs a light node", self.dir.display()),
+        }
+    }
+
+    fn net(&self) -> &NetHandle {
+        match &self.runner {
+            Runner::Full(daemon) => daemon.net(),
+            Runner::Light(light) => light.net(),
+        }
     }
 
     fn addr(&self) -> String {
-        self.daemon.listen_addrs[0].clone()
+        match &self.runner {
+            Runner::Full(daemon) => daemon.listen_addrs[0].clone(),
+            Runner::Light(light) => light.listen_addrs[0].clone(),
+        }
+    }
+
+    fn is_light(&self) -> bool {
+        matches!(self.runner, Runner::Light(_))
+    }
+
+    async fn shutdown(self) {
+        match self.runner {
+            Runner::Full(daemon) => daemon.shutdown().await,
+            Runner::Light(light) => light.shutdown().await,
+        }
     }
 }
 
+/// Starts the node of `dir` (initialising it on first use): light or whole, on the memory
+/// transport when `net` says so, on TCP otherwise; on `listen` if given (a restarted node
+/// comes back where its peers knew it), else on a free port.
 async fn start(
     dir: &Path,
     bootstrap: Vec<String>,
     net: NetConfig,
     max_connections: u32,
+    light: bool,
+    listen: Option<String>,
 ) -> anyhow::Result<SimNode> {
     if !dir.join("node.key").exists() {
         souk_node::data_dir::init(dir)?;
     }
+    let listen = listen.unwrap_or_else(|| {
+        if net.memory_transport {
+            "/memory/0".to_owned()
+        } else {
+            "/ip4/127.0.0.1/tcp/0".to_owned()
+        }
+    });
     let config = Config {
         network: NetworkConfig {
-            listen: vec!["/ip4/127.0.0.1/tcp/0".to_owned()],
+            listen: vec![listen],
             max_connections,
             ..NetworkConfig::loopback(&bootstrap)
         },
         ..Config::default()
     };
-    let (sender, events) = broadcast::channel(8192);
-    let daemon = souk_node::daemon::start_observed(dir, &config, net.clone(), sender)
-        .await
-        .with_context(|| format!("starting the node in {}", dir.display()))?;
+    let (sender, events) = broadcast::channel(1024);
+    let runner = if light {
+        Runner::Light(LightNode::start(dir, &config, net.clone(), sender).await?)
+    } else {
+        Runner::Full(souk_node::daemon::start_observed(dir, &config, net.clone(), sender).await?)
+    };
     Ok(SimNode {
         dir: dir.to_owned(),
-        daemon,
+        runner,
         events,
         net,
     })
@@ -201,16 +252,9 @@ async fn arrivals(
     let waits = nodes.iter_mut().map(|node| {
         let id = id.to_owned();
         let events = &mut node.events;
-        let catalog = node.dir.join("catalog.db");
         async move {
-            // It may already be there (a restarted node syncs as it starts).
-            if souk_store::Catalog::open(&catalog)
-                .ok()
-                .and_then(|c| c.contains(&id.parse().ok()?).ok())
-                .unwrap_or(false)
-            {
-                return Some((since.elapsed().as_secs_f64() * 1000.0, ManifestSource::Sync));
-            }
+            // Every node's events are kept from its start, so one stored before this wait
+            // (a restarted node syncs as it starts) is still there to read.
             let source = first(events, deadline, stored(id)).await?;
             Some((since.elapsed().as_secs_f64() * 1000.0, source))
         }
@@ -244,7 +288,7 @@ async fn publish(
 
 /// Stops every node at once (a node's stop waits on its endpoint's tasks).
 async fn shut_down(nodes: Vec<SimNode>) {
-    futures::future::join_all(nodes.into_iter().map(|node| node.daemon.shutdown())).await;
+    futures::future::join_all(nodes.into_iter().map(SimNode::shutdown)).await;
 }
 
 /// Runs `scenario` with its temporary directories under `work`; every node is stopped before
@@ -269,12 +313,19 @@ async fn play(
     let heartbeat = Duration::from_millis(scenario.heartbeat_ms);
     let free_riders = scenario.free_riders();
     let half = if scenario.partition { n.div_ceil(2) } else { n };
+    let publisher = 0;
+    // Buyers: the last nodes of the first half, which buy the first dataset at once.
+    let buyers: Vec<usize> = (1..half)
+        .rev()
+        .filter(|i| !free_riders.contains(i))
+        .take(scenario.buyers)
+        .collect();
     let mut memory = Vec::new();
     for i in 0..n {
         // Each half is its own network until the partition heals: node i joins through up to
         // `degree` earlier nodes of its half.
         let first_of_half = if i < half { 0 } else { half };
-        let bootstrap: Vec<String> = (1..=scenario.degree)
+        let mut bootstrap: Vec<String> = (1..=scenario.degree)
             .filter_map(|k| i.checked_sub(k * k).filter(|j| *j >= first_of_half))
             .map(|j| nodes[j].addr())
             .collect();
@@ -282,8 +333,16 @@ async fn play(
             gossip_heartbeat: heartbeat,
             gossip_heartbeat_initial_delay: heartbeat / 4,
             forward_gossip: !free_riders.contains(&i),
+            memory_transport: scenario.light,
             ..NetConfig::default()
         };
+        // In a light network only the publisher and the buyers hold shards, and they alone
+        // serve the DHT: a buyer joins through the publisher too, as a real node joins
+        // through a DHT server.
+        let light = scenario.light && i != publisher && !buyers.contains(&i);
+        if scenario.light && !light && i != publisher && i < half {
+            bootstrap.push(nodes[publisher].addr());
+        }
         let dir = work.join(format!("node-{i}"));
         // The publisher takes every buyer, and the two ends of the healing dial must have room
         // for it: only they are not bounded.
@@ -292,29 +351,40 @@ async fn play(
         } else {
             scenario.max_connections
         };
-        nodes.push(start(&dir, bootstrap, net, limit).await?);
+        nodes.push(start(&dir, bootstrap, net, limit, light, None).await?);
         if (i + 1) % (n / 10).max(1) == 0 || i + 1 == n {
-            memory.push((i + 1, round(process::rss_mib() - rss_before)));
+            let rss = round(process::rss_mib() - rss_before);
+            tracing::info!(nodes = i + 1, rss_mib = rss, "nodes started");
+            memory.push((i + 1, rss));
         }
     }
     // Gossip meshes first, then a few heartbeats for them to settle.
     let mesh_deadline = Instant::now() + PHASE_TIMEOUT;
     for node in nodes.iter() {
-        while !node.daemon.net().peers().await.iter().any(|p| p.in_mesh) {
+        while !node.net().peers().await.iter().any(|p| p.in_mesh) {
             anyhow::ensure!(Instant::now() < mesh_deadline, "gossip meshes did not form");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
     tokio::time::sleep(heartbeat * 3).await;
+    let mut connections = 0;
+    for node in nodes.iter() {
+        connections += node.net().peers().await.len();
+    }
+    let connections_per_node = round(connections as f64 / n as f64);
+    tracing::info!(
+        connections_per_node,
+        rss_mib = round(process::rss_mib() - rss_before),
+        "gossip meshes formed"
+    );
 
     // Propagation within the first half.
     let base = work.join("data");
     std::fs::create_dir_all(&base)?;
-    let publisher = 0;
     let price = scenario.price;
     let announced_deadline = tokio::time::Instant::now() + PHASE_TIMEOUT;
     let publishing = publish(
-        nodes[publisher].client(),
+        nodes[publisher].client()?,
         &base,
         "first",
         scenario.dataset_kib,
@@ -336,13 +406,14 @@ async fn play(
         .filter(|t| **t <= 3.0 * scenario.heartbeat_ms as f64)
         .count();
     let others = (half - 1).max(1);
+    tracing::info!(reached = reached.len(), "first manifest propagated");
 
     // The partition heals: one node of the second half dials one of the first.
     let mut partition_catch_up = Vec::new();
     if scenario.partition && half < n {
         let healed = Instant::now();
         let addr = nodes[publisher].addr().parse()?;
-        nodes[half].daemon.net().dial(addr).await;
+        nodes[half].net().dial(addr).await;
         partition_catch_up = arrivals(&mut nodes[half..], &id, healed)
             .await
             .into_iter()
@@ -352,6 +423,7 @@ async fn play(
     }
 
     // Churn: some nodes go down, a manifest is published meanwhile, they come back.
+    tracing::info!(nodes = partition_catch_up.len(), "partition healed");
     let churned: Vec<usize> = (1..n)
         .rev()
         .filter(|i| !free_riders.contains(i))
@@ -364,12 +436,19 @@ async fn play(
         let mut stopping = Vec::new();
         for i in &churned {
             let node = nodes.remove(*i);
-            down.push((*i, node.dir.clone(), node.net.clone()));
+            let listen = node.addr().split("/p2p/").next().map(str::to_owned);
+            down.push((
+                *i,
+                node.dir.clone(),
+                node.net.clone(),
+                node.is_light(),
+                listen,
+            ));
             stopping.push(node);
         }
         shut_down(stopping).await;
         let second = publish(
-            nodes[publisher].client(),
+            nodes[publisher].client()?,
             &base,
             "second",
             scenario.dataset_kib,
@@ -379,9 +458,10 @@ async fn play(
         let restarted = Instant::now();
         let mut indices = Vec::new();
         let mut returned = Vec::new();
-        for (i, dir, net) in down.into_iter().rev() {
+        for (i, dir, net, light, listen) in down.into_iter().rev() {
             // No bootstrap: a restarted node redials the peers it knew.
-            returned.push(start(&dir, Vec::new(), net, scenario.max_connections).await?);
+            let limit = scenario.max_connections;
+            returned.push(start(&dir, Vec::new(), net, limit, light, listen).await?);
             indices.push(i);
         }
         churn_catch_up = arrivals(&mut returned, &second, restarted)
@@ -395,12 +475,7 @@ async fn play(
         }
     }
 
-    // Buyers: the last nodes of the first half buy the first dataset at once.
-    let buyers: Vec<usize> = (1..half)
-        .rev()
-        .filter(|i| !free_riders.contains(i))
-        .take(scenario.buyers)
-        .collect();
+    tracing::info!(nodes = churn_catch_up.len(), "churned nodes caught up");
     let buys_started = Instant::now();
     let mut purchases = Vec::new();
     let mut tasks = Vec::new();
@@ -411,7 +486,7 @@ async fn play(
             bid: None,
             out: None,
         };
-        tasks.push(tokio::spawn(api(nodes[*b].client(), move |c| {
+        tasks.push(tokio::spawn(api(nodes[*b].client()?, move |c| {
             c.post::<_, BuyView>("/v1/buy", &request)
         })));
     }
@@ -424,7 +499,7 @@ async fn play(
                 continue;
             }
             let transfers: Vec<TransferView> =
-                api(nodes[*b].client(), |c| c.get("/v1/transfers")).await?;
+                api(nodes[*b].client()?, |c| c.get("/v1/transfers")).await?;
             if let Some(t) = transfers.first() {
                 progress[k].push((buys_started.elapsed().as_millis() as u64, t.done_bytes));
             }
@@ -458,16 +533,17 @@ async fn play(
         });
     }
 
+    tracing::info!(purchases = purchases.len(), "purchases done");
     // The publisher anchors its receipt log, witnessed by its peers.
     let anchored: souk_node::proof::CheckpointView =
-        api(nodes[publisher].client(), |c| c.post("/v1/anchor", &())).await?;
+        api(nodes[publisher].client()?, |c| c.post("/v1/anchor", &())).await?;
     let cosignatures = souk_crypto::checkpoint::split_cosignatures(&anchored.note)
         .1
         .len();
 
     let mut counters = souk_node::network::GossipCounters::default();
     for node in nodes.iter() {
-        let c = node.daemon.net().gossip_counters().await;
+        let c = node.net().gossip_counters().await;
         counters.received += c.received;
         counters.unique += c.unique;
     }
@@ -478,6 +554,7 @@ async fn play(
         scenario: scenario.clone(),
         nodes: n,
         free_riders: free_riders.len(),
+        light_nodes: nodes.iter().filter(|node| node.is_light()).count(),
         propagation_ms: Spread::of(&propagation),
         propagation_all_ms: propagation.iter().copied().map(round).collect(),
         coverage: round(reached.len() as f64 / others as f64),
@@ -502,6 +579,7 @@ async fn play(
         cosignatures,
         memory_mib_by_nodes: memory,
         memory_per_node_mib: round(rss / n as f64),
+        connections_per_node,
         cpu_seconds: round(cpu),
         cpu_seconds_per_node: round(cpu / n as f64),
         elapsed_s: round(started.elapsed().as_secs_f64()),

@@ -22,6 +22,10 @@ pub struct NetScenario {
     pub buyer_budget: u64,
     /// Connections each node keeps at most: bounds the file descriptors of a large run.
     pub max_connections: u32,
+    /// Whether every node but the publisher and the buyers runs light (gossip and catalog
+    /// only), all of them on libp2p's memory transport: no sockets, so a thousand fit in one
+    /// process.
+    pub light: bool,
 }
 
 impl Default for NetScenario {
@@ -39,6 +43,7 @@ impl Default for NetScenario {
             buyers: 2,
             buyer_budget: 100,
             max_connections: 256,
+            light: false,
         }
     }
 }

@@ -61,10 +61,11 @@ pub async fn net(args: NetArgs) -> anyhow::Result<()> {
     plots::memory(&args.out.join("memory.png"), &report)?;
     let p = &report.propagation_ms;
     out!(
-        "network: {} nodes ({} free riders), heartbeat {} ms: manifest coverage {:.0}%, {:.0}% \
+        "network: {} nodes ({} light, {} free riders), heartbeat {} ms: manifest coverage {:.0}%, {:.0}% \
          within 3 heartbeats; propagation p50 {} p90 {} p99 {} max {} ms; {:.2} duplicate \
          copies per delivery",
         report.nodes,
+        report.light_nodes,
         report.free_riders,
         scenario.heartbeat_ms,
         100.0 * report.coverage,
