@@ -39,8 +39,13 @@ pub async fn start_in(dir: TempDir, bootstrap: &[String]) -> TestNode {
 
 /// Starts a node in `dir` (initialised) with `config`.
 pub async fn start_with(dir: TempDir, config: &souk_node::Config) -> TestNode {
+    start_tuned(dir, config, net_config()).await
+}
+
+/// Starts a node in `dir` (initialised) with `config` and the network tunables `net`.
+pub async fn start_tuned(dir: TempDir, config: &souk_node::Config, net: NetConfig) -> TestNode {
     let (sender, events) = broadcast::channel(4096);
-    let daemon = souk_node::daemon::start_observed(dir.path(), config, net_config(), sender)
+    let daemon = souk_node::daemon::start_observed(dir.path(), config, net, sender)
         .await
         .expect("start node");
     TestNode {

@@ -9,7 +9,9 @@ use souk_net::libp2p::gossipsub;
 use souk_net::libp2p::swarm::SwarmEvent;
 use souk_net::libp2p::{Multiaddr, PeerId};
 use souk_net::{BehaviourEvent, manifest_topic};
-use souk_network_tests::{DEADLINE, catalog_ids, eventually, net_config, start, start_in};
+use souk_network_tests::{
+    DEADLINE, catalog_ids, eventually, net_config, start, start_in, start_tuned,
+};
 use souk_node::NodeError;
 use souk_node::network::{ManifestSource, NetEvent};
 use souk_node::views::SummaryView;
@@ -59,6 +61,45 @@ async fn manifest_published_on_a_reaches_c_through_b_by_gossip() {
     })
     .await;
     for node in [a, b, c] {
+        node.shutdown().await;
+    }
+}
+
+/// A hub that wants one peer and keeps gossip meshes of at most two peers per topic (two
+/// topics) lets the others go once they are idle, and keeps its meshes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_lets_go_of_idle_peers_beyond_its_target_but_keeps_its_mesh() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    souk_node::data_dir::init(dir.path()).expect("init");
+    let mut config = souk_node::data_dir::load_config(dir.path()).expect("config");
+    config.network = souk_node::NetworkConfig::loopback(&[]);
+    let net = souk_node::NetConfig {
+        target_peers: 1,
+        prune_grace: Duration::from_millis(500),
+        gossip_mesh_n: 1,
+        ..net_config()
+    };
+    let mut hub = start_tuned(dir, &config, net).await;
+    let mut spokes = Vec::new();
+    for _ in 0..6 {
+        spokes.push(start(&[hub.addr()]).await);
+    }
+    let mut met = std::collections::HashSet::new();
+    while met.len() < 6 {
+        met.insert(
+            hub.wait_for("the spokes to connect", |e| match e {
+                NetEvent::PeerConnected(peer) => Some(*peer),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    eventually("the hub to keep only its meshes", || async {
+        let peers = hub.peers().await;
+        peers.len() <= 4 && peers.iter().any(|p| p.in_mesh)
+    })
+    .await;
+    for node in spokes.into_iter().chain([hub]) {
         node.shutdown().await;
     }
 }

@@ -55,6 +55,9 @@ pub struct NetConfig {
     /// the gossip meshes are let go. Gossipsub holds a stream open to every peer it meets,
     /// so without this every peer a DHT query touched would stay connected for good.
     pub target_peers: usize,
+    /// How long a peer connected or asked is kept whatever the count: longer than a request
+    /// may take.
+    pub prune_grace: Duration,
     pub max_established_per_peer: u32,
     pub max_pending_incoming: u32,
     pub gossip_heartbeat: Duration,
@@ -85,6 +88,7 @@ impl Default for NetConfig {
         Self {
             max_established_total: 256,
             target_peers: 32,
+            prune_grace: Duration::from_secs(30),
             max_established_per_peer: 2,
             max_pending_incoming: 64,
             gossip_heartbeat: Duration::from_secs(1),

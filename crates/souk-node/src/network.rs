@@ -335,8 +335,6 @@ const DISCONNECT_SCORE: f64 = -200.0;
 /// The window of `NetConfig::requests_per_window`.
 const REQUEST_WINDOW: Duration = Duration::from_secs(10);
 const PEERS_REMEMBERED: usize = 64;
-/// A peer connected or asked this recently is not let go: longer than a request may take.
-const PRUNE_GRACE: Duration = Duration::from_secs(30);
 
 struct Service {
     swarm: Swarm<Behaviour>,
@@ -928,7 +926,7 @@ impl Service {
 
     /// Lets go of connections beyond `target_peers`, least recently useful first; never a
     /// gossip mesh peer, a peer being synced with, nor one connected or asked within
-    /// `PRUNE_GRACE`.
+    /// `prune_grace`.
     fn prune_excess_peers(&mut self) {
         let excess = self
             .connected
@@ -950,7 +948,7 @@ impl Service {
                     .map_or(*since, |t| *t.max(since));
                 (used, *peer)
             })
-            .filter(|(used, _)| now.duration_since(*used) >= PRUNE_GRACE)
+            .filter(|(used, _)| now.duration_since(*used) >= self.options.net.prune_grace)
             .collect();
         idle.sort_unstable();
         for (_, peer) in idle.into_iter().take(excess) {
