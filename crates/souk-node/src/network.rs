@@ -350,10 +350,9 @@ struct Service {
     market: Market,
     buys: HashMap<OutboundRequestId, BuySession>,
     provider_queries: HashMap<QueryId, (HashSet<PeerId>, oneshot::Sender<Vec<String>>)>,
-    /// Each connected peer: the address it was reached at and when.
+    /// Each connected peer: the address it was reached at, and when it was last of use
+    /// (connected, or a request went to or came from it).
     connected: HashMap<PeerId, (Multiaddr, Instant)>,
-    /// When a request last went to or came from each connected peer.
-    last_request: HashMap<PeerId, Instant>,
     access_requests: HashMap<OutboundRequestId, (PeerId, AccessReply)>,
     anchoring: Option<(AnchorRound<OutboundRequestId, PeerId>, Vec<AnchorReply>)>,
     negotiations: HashMap<OutboundRequestId, NegotiateReply>,
@@ -392,7 +391,6 @@ pub(crate) fn spawn(
         buys: HashMap::new(),
         provider_queries: HashMap::new(),
         connected: HashMap::new(),
-        last_request: HashMap::new(),
         access_requests: HashMap::new(),
         anchoring: None,
         negotiations: HashMap::new(),
@@ -919,8 +917,8 @@ impl Service {
     }
 
     fn note_request(&mut self, peer: PeerId) {
-        if self.connected.contains_key(&peer) {
-            self.last_request.insert(peer, Instant::now());
+        if let Some((_, used)) = self.connected.get_mut(&peer) {
+            *used = Instant::now();
         }
     }
 
@@ -941,13 +939,7 @@ impl Service {
             .connected
             .iter()
             .filter(|(peer, _)| !mesh.contains(peer) && !self.syncing.contains(peer))
-            .map(|(peer, (_, since))| {
-                let used = self
-                    .last_request
-                    .get(peer)
-                    .map_or(*since, |t| *t.max(since));
-                (used, *peer)
-            })
+            .map(|(peer, (_, used))| (*used, *peer))
             .filter(|(used, _)| now.duration_since(*used) >= self.options.net.prune_grace)
             .collect();
         idle.sort_unstable();
@@ -1390,7 +1382,6 @@ impl Service {
                 // bounded by the connection limit (gossipsub keeps its own decaying scores).
                 self.syncing.remove(&peer_id);
                 self.connected.remove(&peer_id);
-                self.last_request.remove(&peer_id);
                 self.request_budget.remove(&peer_id);
                 self.strikes.remove(&peer_id);
                 self.emit(NetEvent::PeerDisconnected(peer_id));

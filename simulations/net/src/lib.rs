@@ -195,10 +195,15 @@ async fn start(
     };
     let (sender, events) = broadcast::channel(1024);
     let runner = if light {
-        Runner::Light(LightNode::start(dir, &config, net.clone(), sender).await?)
+        LightNode::start(dir, &config, net.clone(), sender)
+            .await
+            .map(Runner::Light)
     } else {
-        Runner::Full(souk_node::daemon::start_observed(dir, &config, net.clone(), sender).await?)
-    };
+        souk_node::daemon::start_observed(dir, &config, net.clone(), sender)
+            .await
+            .map(Runner::Full)
+    }
+    .with_context(|| format!("starting the node in {}", dir.display()))?;
     Ok(SimNode {
         dir: dir.to_owned(),
         runner,
