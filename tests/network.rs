@@ -67,6 +67,64 @@ async fn manifest_published_on_a_reaches_c_through_b_by_gossip() {
 
 /// A hub that wants one peer and keeps gossip meshes of at most two peers per topic (two
 /// topics) lets the others go once they are idle, and keeps its meshes.
+/// A manifest published while a connected peer is not yet subscribed (it synced before the
+/// manifest existed) is gossiped to it as soon as it subscribes, not at the next sync round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_subscribes_after_a_publication_still_hears_it_by_gossip() {
+    let mut a = start(&[]).await;
+    let mut listener = souk_net::build_swarm(
+        [42; 32],
+        &net_config(),
+        &mut souk_net::MetricsRegistry::default(),
+    )
+    .expect("swarm");
+    let listener_id = *listener.local_peer_id();
+    listener
+        .behaviour_mut()
+        .gossipsub
+        .unsubscribe(&manifest_topic());
+    listener
+        .dial(a.addr().parse::<Multiaddr>().expect("addr"))
+        .expect("dial");
+    {
+        let connected = a.wait_for("A to see the listener", |e| {
+            matches!(e, NetEvent::PeerConnected(p) if *p == listener_id).then_some(())
+        });
+        tokio::pin!(connected);
+        loop {
+            tokio::select! {
+                () = &mut connected => break,
+                _ = listener.select_next_some() => {}
+            }
+        }
+    }
+
+    let id = a
+        .publish("early", b"published before the listener listens")
+        .await;
+    listener
+        .behaviour_mut()
+        .gossipsub
+        .subscribe(&manifest_topic())
+        .expect("subscribe");
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            if let SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                message,
+                ..
+            })) = listener.select_next_some().await
+                && message.topic == manifest_topic().hash()
+                && SignedManifest::open(&message.data).is_ok_and(|m| m.id.to_hex() == id)
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the manifest gossiped once the listener subscribed");
+    a.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_lets_go_of_idle_peers_beyond_its_target_but_keeps_its_mesh() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -2,14 +2,14 @@
 //! what peers send before storing or relaying it, answers and runs catch-up sync, and keeps
 //! provider records.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use souk_crypto::{SignedLicense, SignedManifest};
 use souk_net::libp2p::core::transport::ListenerId;
-use souk_net::libp2p::gossipsub::{self, MessageAcceptance};
+use souk_net::libp2p::gossipsub::{self, MessageAcceptance, TopicHash};
 use souk_net::libp2p::kad::{self, GetProvidersOk, QueryId, QueryResult};
 use souk_net::libp2p::request_response::{self, OutboundRequestId};
 use souk_net::libp2p::swarm::SwarmEvent;
@@ -335,6 +335,8 @@ const DISCONNECT_SCORE: f64 = -200.0;
 /// The window of `NetConfig::requests_per_window`.
 const REQUEST_WINDOW: Duration = Duration::from_secs(10);
 const PEERS_REMEMBERED: usize = 64;
+/// Gossip kept while nobody listens; anything older reaches its peers at their next sync.
+const MAX_UNSENT: usize = 64;
 
 struct Service {
     swarm: Swarm<Behaviour>,
@@ -358,6 +360,15 @@ struct Service {
     negotiations: HashMap<OutboundRequestId, NegotiateReply>,
     /// Logs that showed two histories, known by evidence: never trusted again.
     distrusted: HashSet<PeerId>,
+    /// Gossip published while no peer was subscribed to its topic, oldest first.
+    unsent: VecDeque<Unsent>,
+}
+
+/// A gossip message nobody could be sent yet, and the peers it still has to reach.
+struct Unsent {
+    topic: TopicHash,
+    data: Vec<u8>,
+    awaiting: HashSet<PeerId>,
 }
 
 /// Starts the network task on `swarm`, which must use this node's key.
@@ -395,6 +406,7 @@ pub(crate) fn spawn(
         anchoring: None,
         negotiations: HashMap::new(),
         distrusted,
+        unsent: VecDeque::new(),
     };
     service.dial_known_peers();
     let task = tokio::spawn(async move { service.run(receiver).await });
@@ -791,15 +803,10 @@ impl Service {
 
     fn gossip_checkpoint(&mut self, kind: v1::checkpoint_gossip::Kind) {
         let message = v1::CheckpointGossip { kind: Some(kind) };
-        match self.swarm.behaviour_mut().gossipsub.publish(
-            checkpoint_topic(),
+        self.gossip(
+            checkpoint_topic().hash(),
             souk_proto::Message::encode_to_vec(&message),
-        ) {
-            Ok(_)
-            | Err(gossipsub::PublishError::NoPeersSubscribedToTopic)
-            | Err(gossipsub::PublishError::Duplicate) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot gossip a checkpoint"),
-        }
+        );
     }
 
     fn on_checkpoint_gossip(&mut self, source: PeerId, data: &[u8]) -> MessageAcceptance {
@@ -837,18 +844,49 @@ impl Service {
     }
 
     fn publish(&mut self, envelope: Vec<u8>) {
+        self.gossip(manifest_topic().hash(), envelope);
+    }
+
+    /// Gossips `data` on `topic`. When no peer is subscribed yet, the peers connected now have
+    /// synced before this existed and would not hear of it until the next sync round: it goes
+    /// out as soon as one of them subscribes. Peers that connect later learn it by sync.
+    fn gossip(&mut self, topic: TopicHash, data: Vec<u8>) {
         match self
             .swarm
             .behaviour_mut()
             .gossipsub
-            .publish(manifest_topic(), envelope)
+            .publish(topic.clone(), data.clone())
         {
-            Ok(_) => {}
-            // Nobody to tell yet, or already told: catch-up sync covers both.
-            Err(gossipsub::PublishError::NoPeersSubscribedToTopic)
-            | Err(gossipsub::PublishError::Duplicate) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot gossip a manifest"),
+            // Already told: nothing to do.
+            Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                let awaiting: HashSet<PeerId> = self.connected.keys().copied().collect();
+                if awaiting.is_empty() {
+                    return;
+                }
+                if self.unsent.len() == MAX_UNSENT {
+                    self.unsent.pop_front();
+                }
+                self.unsent.push_back(Unsent {
+                    topic,
+                    data,
+                    awaiting,
+                });
+            }
+            Err(e) => tracing::warn!(%topic, error = %e, "cannot gossip"),
         }
+    }
+
+    /// `peer` subscribed to `topic`: what it missed while it was not yet listening goes out now.
+    fn on_subscribed(&mut self, peer: PeerId, topic: TopicHash) {
+        let (due, waiting) = std::mem::take(&mut self.unsent)
+            .into_iter()
+            .partition(|u| u.topic == topic && u.awaiting.contains(&peer));
+        self.unsent = waiting;
+        for Unsent { topic, data, .. } in due {
+            self.gossip(topic, data);
+        }
+        self.emit(NetEvent::PeerSubscribed(peer));
     }
 
     /// Re-gossips the manifests of datasets this node serves, for peers that missed them, and
@@ -1403,8 +1441,8 @@ impl Service {
                 message_id,
                 message,
             }) => self.on_gossip(propagation_source, message_id, &message),
-            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, .. }) => {
-                self.emit(NetEvent::PeerSubscribed(peer_id));
+            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic }) => {
+                self.on_subscribed(peer_id, topic);
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 let addrs: Vec<String> =
